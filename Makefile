@@ -1,0 +1,44 @@
+# One command each, from a clean clone on a fresh machine:
+#   make demo    set everything up, run the example DAGs against the bundled emulators
+#   make check   set everything up, run every check CI runs
+SHELL := /bin/bash
+PYTHON ?= python3
+UV := $(PYTHON) -m uv
+FLOOR_VENV := .venv-floor
+
+.PHONY: uv setup demo check lint typecheck test docs test-floor
+
+uv:
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install -q --disable-pip-version-check uv
+
+setup: uv
+	$(UV) sync --frozen --quiet
+
+demo: setup
+	$(UV) run --frozen python scripts/demo.py
+
+lint: setup
+	$(UV) run --frozen ruff check airflow_joblogs tests example_dags scripts benchmarks
+	$(UV) run --frozen ruff format --check airflow_joblogs tests example_dags scripts benchmarks
+
+typecheck: setup
+	$(UV) run --frozen mypy
+
+test: setup
+	$(UV) run --frozen pytest -q -p no:cacheprovider
+
+docs: setup
+	rm -rf docs/_build
+	$(UV) run --frozen sphinx-build -W --keep-going -q -b html docs docs/_build/html
+
+$(FLOOR_VENV)/.installed: .ci/floor-requirements.txt pyproject.toml
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(FLOOR_VENV)
+	VIRTUAL_ENV=$(FLOOR_VENV) $(UV) pip install --quiet -r .ci/floor-requirements.txt -e .
+	touch $@
+
+# The same suite on the oldest supported Airflow (3.0.x).
+test-floor: uv $(FLOOR_VENV)/.installed
+	$(FLOOR_VENV)/bin/python -m pytest -q -p no:cacheprovider
+
+check: lint typecheck test docs test-floor
+	@echo "all checks passed"

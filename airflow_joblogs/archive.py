@@ -1,0 +1,243 @@
+"""The archive sink: stream log chunks to XCom or to any ``ObjectStoragePath``, return a manifest.
+
+Memory stays flat: chunks are encoded and written one at a time. A file destination is written under a
+temporary name beside the final one and moved into place only when complete, so a killed or retried
+task never leaves a half-written object at the final path. The manifest records what was written
+(bytes, lines, sha256 of the uncompressed log) so a reader can verify an archive without trusting it.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import re
+import uuid
+from collections.abc import Iterable
+from typing import IO, TYPE_CHECKING, Any
+
+from airflow_joblogs.exceptions import ArchiveExistsError, InvalidParameterError
+from airflow_joblogs.models import LogChunk
+
+if TYPE_CHECKING:
+    from airflow.sdk import ObjectStoragePath
+
+LOG_FORMATS = ("text", "jsonl")
+COMPRESSIONS = (None, "gzip")
+DEFAULT_MAX_XCOM_BYTES = 64 * 1024
+TRUNCATION_MARKER = "\n[airflow-joblogs: output truncated at max_xcom_bytes={limit}; {omitted} more bytes not shown. Set destination= to archive the whole log.]\n"
+_WRITE_BUFFER = 1 << 20
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def validate_archive_options(log_format: str, compression: str | None, max_xcom_bytes: int) -> None:
+    """Check the sink options up front (operator constructors call this before anything runs)."""
+    if log_format not in LOG_FORMATS:
+        raise InvalidParameterError("log_format", f"{log_format!r} is not a known format", ", ".join(LOG_FORMATS))
+    if compression not in COMPRESSIONS:
+        raise InvalidParameterError("compression", f"{compression!r} is not supported", "None, 'gzip'")
+    if not isinstance(max_xcom_bytes, int) or isinstance(max_xcom_bytes, bool) or max_xcom_bytes < 1:
+        raise InvalidParameterError("max_xcom_bytes", f"{max_xcom_bytes!r} must be a positive integer")
+
+
+def safe_name(text: str) -> str:
+    """A file-name-safe rendering of an identifier: no separators, no '..', bounded length."""
+    cleaned = _UNSAFE_NAME.sub("_", str(text)).strip("._") or "job"
+    return cleaned[:120]
+
+
+def render_chunk(chunk: LogChunk, log_format: str) -> bytes:
+    """Encode one chunk: ``text`` = optional header line + the log text (newline-terminated); ``jsonl`` = its record."""
+    if log_format == "jsonl":
+        record = chunk.record if chunk.record is not None else {"log": chunk.text}
+        return (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8", "replace")
+    parts = []
+    if chunk.header is not None:
+        parts.append(chunk.header + "\n")
+    if chunk.text:
+        parts.append(chunk.text if chunk.text.endswith("\n") else chunk.text + "\n")
+    return "".join(parts).encode("utf-8", "replace")
+
+
+def resolve_destination(destination: str | ObjectStoragePath, default_name: str) -> ObjectStoragePath:
+    """Turn ``destination`` (URL, local path or ObjectStoragePath) into the final object's path.
+
+    A destination ending in ``/`` (or an existing directory) gets ``default_name`` appended.
+    """
+    from airflow.providers.common.compat.sdk import ObjectStoragePath
+
+    if isinstance(destination, str):
+        text = destination.strip()
+        if not text:
+            raise InvalidParameterError("destination", "is empty; pass None for XCom or a path/URL")
+        if "://" not in text:
+            if not text.startswith("/"):
+                raise InvalidParameterError("destination", f"{text!r} must be an absolute path or a URL")
+            text = "file://" + text
+        is_dir = text.endswith("/")
+        path = ObjectStoragePath(text)
+    else:
+        is_dir = False
+        path = destination
+    if ".." in path.parts:
+        raise InvalidParameterError("destination", f"{str(path)!r} must not contain '..'")
+    if is_dir or path.is_dir():
+        path = path / safe_name(default_name)
+    return path
+
+
+class _Counter:
+    """Counts and hashes the uncompressed log while it is written."""
+
+    def __init__(self) -> None:
+        self.sha256 = hashlib.sha256()
+        self.bytes = 0
+        self.lines = 0
+        self.last_byte = b""
+
+    def feed(self, data: bytes) -> None:
+        self.sha256.update(data)
+        self.bytes += len(data)
+        self.lines += data.count(b"\n")
+        if data:
+            self.last_byte = data[-1:]
+
+    @property
+    def line_count(self) -> int:
+        # a final line without a newline still counts
+        return self.lines + (1 if self.last_byte not in (b"", b"\n") else 0)
+
+
+class _HashingWriter:
+    """File wrapper that hashes and counts what reaches storage (the stored object's own checksum)."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self.raw = raw
+        self.counter = _Counter()
+
+    def write(self, data: bytes) -> int:
+        self.counter.feed(data)
+        return self.raw.write(data)
+
+    def flush(self) -> None:
+        self.raw.flush()
+
+
+def _sha256_of(path: ObjectStoragePath) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(_WRITE_BUFFER):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def archive_chunks(
+    chunks: Iterable[LogChunk],
+    *,
+    destination: str | ObjectStoragePath | None,
+    default_name: str,
+    log_format: str = "text",
+    compression: str | None = None,
+    max_xcom_bytes: int = DEFAULT_MAX_XCOM_BYTES,
+    overwrite: bool = False,
+    job: dict[str, Any] | None = None,
+    service: str = "",
+) -> dict[str, Any]:
+    """Write ``chunks`` to ``destination`` (None → into the returned manifest, capped) and return the manifest."""
+    validate_archive_options(log_format, compression, max_xcom_bytes)
+    manifest: dict[str, Any] = {
+        "service": service,
+        "job": job or {},
+        "format": log_format,
+        "compression": compression,
+    }
+    if destination is None:
+        return _to_xcom(chunks, manifest, log_format, max_xcom_bytes)
+    final = resolve_destination(
+        destination, default_name + (".jsonl" if log_format == "jsonl" else ".log") + (".gz" if compression else "")
+    )
+    return _to_path(chunks, manifest, final, log_format, compression, overwrite)
+
+
+def _consume(chunks: Iterable[LogChunk], log_format: str, write: Any, manifest: dict[str, Any]) -> _Counter:
+    counter = _Counter()
+    pending = bytearray()
+    count = upstream_truncated = 0
+    cursor = None
+    for chunk in chunks:
+        data = render_chunk(chunk, log_format)
+        counter.feed(data)
+        pending += data
+        count += 1
+        upstream_truncated += bool(chunk.truncated_upstream)
+        if chunk.cursor is not None:
+            cursor = chunk.cursor
+        if len(pending) >= _WRITE_BUFFER:
+            write(bytes(pending))
+            pending.clear()
+    if pending:
+        write(bytes(pending))
+    manifest.update(
+        bytes=counter.bytes,
+        lines=counter.line_count,
+        sha256=counter.sha256.hexdigest(),
+        chunks=count,
+        upstream_truncated=upstream_truncated,
+        cursor=cursor,
+    )
+    return counter
+
+
+def _to_xcom(chunks: Iterable[LogChunk], manifest: dict[str, Any], log_format: str, limit: int) -> dict[str, Any]:
+    kept = bytearray()
+
+    def write(data: bytes) -> None:
+        room = limit - len(kept)
+        if room > 0:
+            kept.extend(data[:room])
+
+    counter = _consume(chunks, log_format, write, manifest)
+    text = kept.decode("utf-8", "ignore")  # a cut may split a multi-byte character
+    truncated = counter.bytes > limit
+    if truncated:
+        text += TRUNCATION_MARKER.format(limit=limit, omitted=counter.bytes - len(kept))
+    manifest.update(uri=None, truncated=truncated, content=text)
+    return manifest
+
+
+def _to_path(
+    chunks: Iterable[LogChunk],
+    manifest: dict[str, Any],
+    final: ObjectStoragePath,
+    log_format: str,
+    compression: str | None,
+    overwrite: bool,
+) -> dict[str, Any]:
+    final.parent.mkdir(parents=True, exist_ok=True)
+    partial = final.parent / f".{final.name}.{uuid.uuid4().hex}.partial"
+    try:
+        with partial.open("wb") as raw:
+            stored = _HashingWriter(raw)
+            if compression == "gzip":
+                # mtime=0 and no file name: the same log always gives the same bytes (and checksum)
+                with gzip.GzipFile(filename="", fileobj=stored, mode="wb", mtime=0) as zipped:  # type: ignore[arg-type]
+                    _consume(chunks, log_format, zipped.write, manifest)
+            else:
+                _consume(chunks, log_format, stored.write, manifest)
+        stored_sha256 = stored.counter.sha256.hexdigest()
+        if final.exists() and not overwrite:
+            if _sha256_of(final) != stored_sha256:
+                raise ArchiveExistsError(
+                    f"destination {str(final)!r} already exists with different content; set overwrite=True to replace it"
+                )
+            manifest["reused_existing"] = True  # an earlier attempt already archived exactly this
+            partial.unlink()
+        else:
+            if final.exists():
+                final.unlink()
+            partial.rename(final)
+    finally:
+        if partial.exists():
+            partial.unlink()
+    manifest.update(uri=str(final), truncated=False, stored_bytes=stored.counter.bytes, stored_sha256=stored_sha256)
+    return manifest

@@ -1,0 +1,127 @@
+"""Provider metadata, read by Airflow through the ``apache_airflow_provider`` entry point.
+
+The connection forms are declared here (``conn-fields`` / ``ui-field-behaviour``, Airflow >= 3.2); the
+hooks' ``get_connection_form_widgets`` / ``get_ui_field_behaviour`` (Airflow 3.0 and 3.1) are built from
+the same declarations, so the two can never disagree.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_COMMON_FIELDS: dict[str, dict[str, Any]] = {
+    "verify": {
+        "label": "Verify TLS certificates",
+        "description": "Check the server's certificate (turn off only for a test server with a self-signed certificate).",
+        "schema": {"type": "boolean", "default": True},
+    },
+    "ca_bundle": {
+        "label": "CA bundle path",
+        "description": "Path to a PEM file of CA certificates to trust instead of the system's.",
+        "schema": {"type": ["string", "null"]},
+    },
+    "allow_http": {
+        "label": "Allow plain http://",
+        "description": "Permit an http:// URL (local emulators only; credentials travel unencrypted).",
+        "schema": {"type": "boolean", "default": False},
+    },
+    "timeout": {
+        "label": "Read timeout (seconds)",
+        "description": "How long to wait for a response before retrying.",
+        "schema": {"type": ["number", "null"], "minimum": 1, "default": 60},
+    },
+    "max_attempts": {
+        "label": "Attempts per request",
+        "description": "Tries per request on transient faults (5xx, 429, timeouts, dropped connections), 1-20.",
+        "schema": {"type": ["integer", "null"], "minimum": 1, "maximum": 20, "default": 6},
+    },
+}
+
+CONNECTION_TYPES: list[dict[str, Any]] = [
+    {
+        "connection-type": "bk_job",
+        "hook-class-name": "airflow_joblogs.hooks.blueking.BlueKingJobHook",
+        "hook-name": "Tencent BlueKing JOB",
+        "ui-field-behaviour": {
+            "hidden-fields": ["port", "schema"],
+            "relabeling": {
+                "host": "ESB / API gateway URL",
+                "login": "App code (bk_app_code)",
+                "password": "App secret (bk_app_secret)",
+            },
+            "placeholders": {
+                "host": "https://bkapi.example.com/api/bk-job/prod  (ESB v2: https://paas.example.com)",
+                "login": "my-app",
+                "password": "app secret",
+                "extra": '{"api_style": "gateway_v3", "bk_username": "admin"}',
+            },
+        },
+        "conn-fields": {
+            "api_style": {
+                "label": "API style",
+                "description": "gateway_v3: the BlueKing API gateway (X-Bkapi-Authorization header); esb_v2: the legacy ESB (/api/c/compapi/v2/job/).",
+                "schema": {"type": "string", "enum": ["gateway_v3", "esb_v2"], "default": "gateway_v3"},
+            },
+            "bk_username": {
+                "label": "BlueKing user name",
+                "description": "The user the app acts for (apps exempt from user login). One of user name, bk_token or access_token is needed.",
+                "schema": {"type": ["string", "null"]},
+            },
+            "bk_token": {
+                "label": "bk_token",
+                "description": "A user's login token, instead of the user name.",
+                "schema": {"type": ["string", "null"], "format": "password"},
+            },
+            "access_token": {
+                "label": "Access token",
+                "description": "An OAuth access token (API gateway only).",
+                "schema": {"type": ["string", "null"], "format": "password"},
+            },
+            "tenant_id": {
+                "label": "Tenant id",
+                "description": "Sent as X-Bk-Tenant-Id on multi-tenant installations (API gateway only).",
+                "schema": {"type": ["string", "null"]},
+            },
+            **_COMMON_FIELDS,
+        },
+    },
+]
+
+
+def connection_type(name: str) -> dict[str, Any]:
+    for entry in CONNECTION_TYPES:
+        if entry["connection-type"] == name:
+            return entry
+    raise KeyError(name)
+
+
+def get_provider_info() -> dict[str, Any]:
+    return {
+        "package-name": "airflow-joblogs",
+        "name": "Job logs (BlueKing JOB, CodeArts Build, QingCloud, AWS MGN)",
+        "description": "Sensors that gate pipelines on remote jobs, and operators that show and archive their logs.",
+        "versions": ["0.1.0"],
+        "state": "ready",
+        "source-date-epoch": 1795305600,
+        "integrations": [
+            {
+                "integration-name": "Tencent BlueKing JOB",
+                "external-doc-url": "https://github.com/TencentBlueKing/bk-job",
+                "how-to-guide": ["/docs/airflow-joblogs/blueking.rst"],
+                "tags": ["service"],
+            },
+        ],
+        "hooks": [
+            {"integration-name": "Tencent BlueKing JOB", "python-modules": ["airflow_joblogs.hooks.blueking"]},
+        ],
+        "sensors": [
+            {"integration-name": "Tencent BlueKing JOB", "python-modules": ["airflow_joblogs.sensors.blueking"]},
+        ],
+        "operators": [
+            {"integration-name": "Tencent BlueKing JOB", "python-modules": ["airflow_joblogs.operators.blueking"]},
+        ],
+        "triggers": [
+            {"integration-name": "Tencent BlueKing JOB", "python-modules": ["airflow_joblogs.triggers.blueking"]},
+        ],
+        "connection-types": CONNECTION_TYPES,
+    }

@@ -1,0 +1,235 @@
+"""What every service hook shares: connection reading, the HTTP client, form fields, test_connection."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from airflow.providers.common.compat.sdk import BaseHook, mask_secret
+
+from airflow_joblogs.exceptions import InvalidParameterError
+from airflow_joblogs.http import Program, RetryPolicy, ServiceClient
+from airflow_joblogs.models import FailedUnit, JobStatus, LogChunk
+
+if TYPE_CHECKING:
+    from airflow.sdk import Connection
+
+
+def connection_extra(conn: Connection, conn_type: str) -> dict[str, Any]:
+    """The connection's extra as a dict, accepting both plain keys and the ``extra__<type>__<key>`` form."""
+    raw = conn.extra
+    if not raw:
+        return {}
+    try:
+        extra = json.loads(raw) if isinstance(raw, str) else dict(raw)
+    except ValueError:
+        raise InvalidParameterError("extra", f"connection {conn.conn_id!r} has an extra that is not JSON") from None
+    prefix = f"extra__{conn_type}__"
+    return {key.removeprefix(prefix): value for key, value in extra.items() if value not in (None, "")}
+
+
+def as_bool(value: Any, parameter: str, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise InvalidParameterError(parameter, f"{value!r} is not a boolean", "true, false")
+
+
+def as_float(value: Any, parameter: str, default: float) -> float:
+    if value is None or value == "":
+        return default
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InvalidParameterError(parameter, f"{value!r} is not a number") from None
+    if number <= 0:
+        raise InvalidParameterError(parameter, f"{value!r} must be positive")
+    return number
+
+
+def retry_policy_from_extra(extra: dict[str, Any]) -> RetryPolicy:
+    attempts = extra.get("max_attempts")
+    if attempts in (None, ""):
+        return RetryPolicy()
+    try:
+        count = int(attempts)
+    except (TypeError, ValueError):
+        count = 0
+    if not 1 <= count <= 20:
+        raise InvalidParameterError("max_attempts", f"{attempts!r} must be an integer from 1 to 20")
+    return RetryPolicy(max_attempts=count)
+
+
+def mask(*secrets: Any) -> None:
+    """Register secrets with Airflow's masker so they are redacted from every task and trigger log."""
+    for secret in secrets:
+        if secret:
+            mask_secret(str(secret))
+
+
+def form_widgets(conn_fields: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """wtforms widgets built from the declarative ``conn-fields`` (for Airflow < 3.2, one source of truth)."""
+    from wtforms import BooleanField, IntegerField, PasswordField, StringField
+
+    widgets: dict[str, Any] = {}
+    for name, spec in conn_fields.items():
+        schema = spec["schema"]
+        kind = schema.get("type")
+        kind = kind[0] if isinstance(kind, list) else kind
+        if schema.get("format") == "password":
+            field_class = PasswordField
+        elif kind == "boolean":
+            field_class = BooleanField
+        elif kind == "integer":
+            field_class = IntegerField
+        else:
+            field_class = StringField
+        widgets[name] = field_class(spec["label"], description=spec.get("description"), default=schema.get("default"))
+    return widgets
+
+
+def field_behaviour(ui: dict[str, Any]) -> dict[str, Any]:
+    """The Python-method form of the declarative ``ui-field-behaviour`` (for Airflow < 3.2)."""
+    return {
+        "hidden_fields": list(ui.get("hidden-fields", [])),
+        "relabeling": dict(ui.get("relabeling", {})),
+        "placeholders": dict(ui.get("placeholders", {})),
+    }
+
+
+def log_tail_chunk(logger: Any, chunk: LogChunk) -> None:
+    """Write a streamed log chunk to a task/trigger log, each line prefixed with its source."""
+    prefix = f"[{chunk.header}] " if chunk.header else ""
+    for line in chunk.text.splitlines():
+        logger.info("%s%s", prefix, line)
+
+
+class JobLogsHook(BaseHook):
+    """Base for the HTTP service hooks.
+
+    A subclass sets the class attributes and implements :meth:`client_from_connection`; it writes its API
+    calls as :class:`~airflow_joblogs.http.ApiRequest` + decode, or as programs, and gets sync and async
+    execution, retries and error mapping from :class:`~airflow_joblogs.http.ServiceClient`.
+    """
+
+    conn_name_attr = "conn_id"
+    default_conn_name: ClassVar[str] = ""
+    conn_type: ClassVar[str] = ""
+    hook_name: ClassVar[str] = ""
+    service: ClassVar[str] = ""
+
+    def __init__(self, conn_id: str | None = None, *, retry_policy: RetryPolicy | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.conn_id = conn_id or self.default_conn_name
+        self.retry_policy = retry_policy
+        self._api: ServiceClient | None = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(conn_id={self.conn_id!r})"
+
+    # -- subclasses ---------------------------------------------------------------------------------------
+    def client_from_connection(self, conn: Connection) -> ServiceClient:
+        """Build the service client (auth, base URL, TLS) from a connection; validate every field."""
+        raise NotImplementedError
+
+    # -- client lifecycle -------------------------------------------------------------------------------
+    def _configure(self, api: ServiceClient) -> ServiceClient:
+        if self.retry_policy is not None:
+            api.retry = self.retry_policy
+        return api
+
+    @property
+    def api(self) -> ServiceClient:
+        """The service client, from a synchronous connection lookup (workers)."""
+        if self._api is None:
+            self._api = self._configure(self.client_from_connection(self.get_connection(self.conn_id)))
+        return self._api
+
+    async def aget_api(self) -> ServiceClient:
+        """The service client, from an asynchronous connection lookup (triggers on the triggerer's event loop)."""
+        if self._api is None:
+            from airflow.providers.common.compat.connection import get_async_connection
+
+            conn = await get_async_connection(self.conn_id, type(self))
+            self._api = self._configure(self.client_from_connection(conn))
+        return self._api
+
+    def close(self) -> None:
+        if self._api is not None:
+            self._api.close()
+
+    async def aclose(self) -> None:
+        if self._api is not None:
+            await self._api.aclose()
+
+    def __enter__(self) -> JobLogsHook:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- helpers for subclasses -----------------------------------------------------------------------
+    def _iterate(self, program: Program) -> Iterator[Any]:
+        return self.api.iterate(program)
+
+    async def _aiterate(self, program: Program) -> AsyncIterator[Any]:
+        api = await self.aget_api()
+        async for item in api.aiterate(program):
+            yield item
+
+    async def _arun(self, program: Program) -> Any:
+        return await (await self.aget_api()).arun(program)
+
+    # -- the normalized layer the shared sensor/trigger/operator code calls --------------------------------
+    def status_program(self, job_ref: dict[str, Any]) -> Program:
+        """A program returning the job's :class:`JobStatus`."""
+        raise NotImplementedError
+
+    def tail_program(self, job_ref: dict[str, Any], cursor: Any) -> Program:
+        """A program yielding log chunks not seen yet (after ``cursor``) and returning the new cursor."""
+        raise NotImplementedError
+
+    def failure_program(self, job_ref: dict[str, Any], status: JobStatus, tail_lines: int) -> Program:
+        """A program returning the :class:`FailedUnit` list (what failed, why, last log lines)."""
+        raise NotImplementedError
+
+    def job_status_from_ref(self, job_ref: dict[str, Any]) -> JobStatus:
+        return self.api.run(self.status_program(job_ref))
+
+    async def ajob_status_from_ref(self, job_ref: dict[str, Any]) -> JobStatus:
+        return await self._arun(self.status_program(job_ref))
+
+    def tail_logs(self, job_ref: dict[str, Any], cursor: Any, logger: Any) -> Any:
+        """Log the lines that appeared since ``cursor``; return the new cursor."""
+        result: list[Any] = []
+        for chunk in self.api.iterate(self.tail_program(job_ref, cursor), result):
+            log_tail_chunk(logger, chunk)
+        return result[0]
+
+    async def atail_logs(self, job_ref: dict[str, Any], cursor: Any, logger: Any) -> Any:
+        result: list[Any] = []
+        api = await self.aget_api()
+        async for chunk in api.aiterate(self.tail_program(job_ref, cursor), result):
+            log_tail_chunk(logger, chunk)
+        return result[0]
+
+    def failed_units(self, job_ref: dict[str, Any], status: JobStatus, tail_lines: int = 20) -> list[FailedUnit]:
+        return self.api.run(self.failure_program(job_ref, status, tail_lines))
+
+    def connection_check_program(self) -> Program:
+        """A cheap authenticated call proving the connection works (used by :meth:`test_connection`)."""
+        raise NotImplementedError
+
+    def test_connection(self) -> tuple[bool, str]:
+        try:
+            message = self.api.run(self.connection_check_program())
+        except Exception as exc:  # the UI shows the message; never a traceback with secrets
+            return False, f"{type(exc).__name__}: {exc}"
+        return True, message

@@ -1,0 +1,782 @@
+"""Tencent BlueKing JOB: job status and per-host logs over ESB v2 or API gateway v3."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import AsyncIterator, Iterator
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from airflow_joblogs.auth.blueking import BlueKingCredentials, BlueKingEsbAuth, BlueKingGatewayAuth
+from airflow_joblogs.exceptions import (
+    AuthenticationError,
+    InvalidParameterError,
+    JobLogsError,
+    NotFoundError,
+    PermissionDeniedError,
+    RemoteValidationError,
+    TransientError,
+)
+from airflow_joblogs.hooks.base import (
+    JobLogsHook,
+    as_bool,
+    as_float,
+    connection_extra,
+    field_behaviour,
+    form_widgets,
+    mask,
+    retry_policy_from_extra,
+)
+from airflow_joblogs.http import ApiRequest, Call, Program, ServiceClient, json_body, relay
+from airflow_joblogs.models import FailedUnit, JobState, JobStatus, LogChunk
+
+if TYPE_CHECKING:
+    from airflow.sdk import Connection
+
+SERVICE = "BlueKing JOB"
+API_STYLES = ("esb_v2", "gateway_v3")
+SCOPE_TYPES = ("biz", "biz_set")
+#: the gateway accepts at most this many hosts per batch_get_job_instance_ip_log call
+MAX_HOSTS_PER_BATCH = 500
+
+JOB_STATUS_NAMES = {
+    1: "not executed",
+    2: "running",
+    3: "success",
+    4: "failed",
+    5: "skipped",
+    6: "error ignored",
+    7: "waiting for user",
+    8: "manually ended",
+    9: "abnormal",
+    10: "force-terminating",
+    11: "force-terminated",
+    12: "force-terminate failed",
+    13: "termination confirmed",
+    14: "abandoned",
+    15: "rolling, waiting",
+}
+SUCCESS_STATUSES = frozenset({3, 5, 6})
+FAILURE_STATUSES = frozenset({4, 8, 9, 11, 12, 13, 14})
+_STATE_OF = {
+    1: JobState.PENDING,
+    2: JobState.RUNNING,
+    7: JobState.WAITING_USER,
+    10: JobState.RUNNING,
+    15: JobState.RUNNING,
+}
+_STATE_OF.update({code: JobState.SUCCESS for code in SUCCESS_STATUSES})
+_STATE_OF.update({code: JobState.FAILED for code in FAILURE_STATUSES})
+
+HOST_STATUS_NAMES = {
+    0: "unknown",
+    1: "agent abnormal",
+    2: "invalid target",
+    3: "succeeded last time",
+    5: "waiting",
+    7: "running",
+    9: "success",
+    11: "failed",
+    12: "dispatch failed",
+    13: "timeout",
+    15: "log error",
+    16: "GSE log timeout",
+    17: "GSE log timeout",
+    18: "agent not installed",
+    101: "script failed",
+    102: "script timeout",
+    103: "script terminated",
+    104: "script exit code non-zero",
+    202: "file transfer failed",
+    203: "source file missing",
+    301: "file task error",
+    303: "file task timeout",
+    310: "agent abnormal",
+    311: "user does not exist",
+    312: "wrong password",
+    320: "get file failed",
+    321: "file over limit",
+    329: "file transfer error",
+    339: "execution error",
+    399: "execution error",
+    403: "GSE force-terminate ok",
+    404: "GSE force-terminate failed",
+    500: "unknown error",
+}
+HOST_OK_STATUSES = frozenset({3, 9})
+HOST_ACTIVE_STATUSES = frozenset({5, 7})
+
+_RETRYABLE_CODES = frozenset({1240002})
+_PERMISSION_CODES = frozenset({1238001})
+_NOT_FOUND_CODES = frozenset({1244006, 1244007})
+_AUTH_CODES = frozenset({1247001, 1306201})  # user missing; ESB app verification failed
+_DIGITS = re.compile(r"^[0-9]+$")
+_LOG_TIME = "%Y-%m-%d %H:%M:%S %z"
+_CST = timezone(timedelta(hours=8))
+
+
+# -- validation (before any network call) ---------------------------------------------------------------
+def positive_int(value: Any, parameter: str) -> int:
+    if isinstance(value, bool):
+        raise InvalidParameterError(parameter, f"{value!r} is not an integer")
+    if isinstance(value, str) and _DIGITS.match(value.strip()):
+        value = int(value.strip())
+    if not isinstance(value, int) or value < 1:
+        raise InvalidParameterError(parameter, f"{value!r} must be a positive integer")
+    return value
+
+
+def job_ref(
+    job_instance_id: Any,
+    bk_biz_id: Any = None,
+    bk_scope_type: str | None = None,
+    bk_scope_id: Any = None,
+) -> dict[str, Any]:
+    """Validate and normalize a job reference: ``{job_instance_id, bk_scope_type, bk_scope_id}``."""
+    ref: dict[str, Any] = {"job_instance_id": positive_int(job_instance_id, "job_instance_id")}
+    if bk_scope_id in (None, ""):
+        if bk_biz_id in (None, ""):
+            raise InvalidParameterError(
+                "bk_biz_id", "a business is required: pass bk_biz_id, or bk_scope_type and bk_scope_id"
+            )
+        ref["bk_scope_type"], ref["bk_scope_id"] = "biz", str(positive_int(bk_biz_id, "bk_biz_id"))
+        return ref
+    scope_type = bk_scope_type or "biz"
+    if scope_type not in SCOPE_TYPES:
+        raise InvalidParameterError("bk_scope_type", f"{scope_type!r} is not a scope type", ", ".join(SCOPE_TYPES))
+    ref["bk_scope_type"], ref["bk_scope_id"] = scope_type, str(positive_int(bk_scope_id, "bk_scope_id"))
+    return ref
+
+
+def _ip_entry(entry: Any) -> dict[str, Any]:
+    if not isinstance(entry, dict) or "ip" not in entry:
+        raise InvalidParameterError("ip_list", f"{entry!r} must be a dict with 'ip' and 'bk_cloud_id'")
+    try:
+        ipaddress.ip_address(str(entry["ip"]))
+    except ValueError:
+        raise InvalidParameterError("ip_list", f"{entry['ip']!r} is not an IP address") from None
+    cloud = entry.get("bk_cloud_id", 0)
+    if isinstance(cloud, bool) or not isinstance(cloud, int) or cloud < 0:
+        raise InvalidParameterError("ip_list", f"bk_cloud_id {cloud!r} must be a non-negative integer")
+    return {"bk_cloud_id": cloud, "ip": str(entry["ip"])}
+
+
+# -- response decoding --------------------------------------------------------------------------------
+def decode_envelope(response: httpx.Response) -> dict[str, Any]:
+    """Check a v2/v3 envelope (``result``/``code``/``message``) or a gateway error; return the whole body."""
+    request_id = response.headers.get("X-Bkapi-Request-Id")
+    if response.status_code == 429:
+        raise TransientError(
+            "rate limited by the API gateway",
+            service=SERVICE,
+            status_code=429,
+            request_id=request_id,
+            retry_after=_retry_after(response),
+        )
+    body = json_body(response, SERVICE, request_id) if response.content or response.status_code < 500 else {}
+    if not isinstance(body, dict):
+        raise TransientError(
+            "response is not a JSON object", service=SERVICE, status_code=response.status_code, request_id=request_id
+        )
+    request_id = request_id or body.get("request_id") or body.get("job_request_id")
+    code = body.get("code")
+    message = str(body.get("message") or "")
+    if response.status_code >= 500:
+        raise TransientError(
+            message or f"HTTP {response.status_code}",
+            service=SERVICE,
+            code=code,
+            status_code=response.status_code,
+            request_id=request_id,
+            retry_after=_retry_after(response),
+        )
+    if body.get("result") is True and code in (0, "0", None):
+        return body
+    kwargs: dict[str, Any] = {
+        "service": SERVICE,
+        "code": code,
+        "status_code": response.status_code,
+        "request_id": request_id,
+    }
+    if "code_name" in body:  # the API gateway's own error (16xxxxx)
+        where = f"API gateway: {message} ({body['code_name']})"
+        if response.status_code in (400, 401) and any(
+            w in message.lower() for w in ("app", "secret", "user", "auth", "token")
+        ):
+            raise AuthenticationError(where, **kwargs)
+        if response.status_code == 403:
+            raise PermissionDeniedError(where, **kwargs)
+        if response.status_code == 404:
+            raise NotFoundError(where, **kwargs)
+        raise RemoteValidationError(where, **kwargs)
+    try:
+        numeric = int(code)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        numeric = -1
+    if numeric in _RETRYABLE_CODES:
+        raise TransientError(message or "internal error", **kwargs)
+    if numeric in _PERMISSION_CODES:
+        permission = body.get("permission") or {}
+        actions = ", ".join(
+            sorted({a.get("name") or a.get("id", "") for a in permission.get("actions", []) if isinstance(a, dict)})
+        )
+        raise PermissionDeniedError(message + (f" (apply for: {actions})" if actions else ""), **kwargs)
+    if numeric in _NOT_FOUND_CODES:
+        raise NotFoundError(message, **kwargs)
+    if numeric in _AUTH_CODES or response.status_code == 401:
+        raise AuthenticationError(message, **kwargs)
+    if 1241000 <= numeric < 1242000:
+        raise RemoteValidationError(message, **kwargs)
+    raise JobLogsError(message or "request failed", **kwargs)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    from airflow_joblogs.http import retry_after_seconds
+
+    return retry_after_seconds(response)
+
+
+def _data(body: dict[str, Any]) -> Any:
+    return body.get("data")
+
+
+def _format_ms(value: Any) -> str | None:
+    if not value:
+        return None
+    return datetime.fromtimestamp(int(value) / 1000, _CST).strftime(_LOG_TIME)
+
+
+def status_name(code: Any) -> str:
+    return JOB_STATUS_NAMES.get(code, "undocumented")
+
+
+def host_status_name(code: Any) -> str:
+    return HOST_STATUS_NAMES.get(code, "undocumented")
+
+
+def _tail(text: str, lines: int) -> str:
+    if lines <= 0 or not text:
+        return ""
+    return "\n".join(text.rstrip("\n").split("\n")[-lines:])
+
+
+# -- the normalized step/host model both API styles are read into ------------------------------------------
+def _steps_from_status(style: str, body: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(job, steps) from a status response; each step has ``hosts`` with the v3 host fields."""
+    data = body.get("data") or {}
+    if style == "gateway_v3":
+        job = dict(data.get("job_instance") or {})
+        job["finished"] = data.get("finished")
+        steps = []
+        for step in data.get("step_instance_list") or []:
+            steps.append({**step, "hosts": list(step.get("step_ip_result_list") or [])})
+        return job, steps
+    job = dict(data.get("job_instance") or {})
+    job["finished"] = data.get("is_finished")
+    steps = []
+    for block in data.get("blocks") or []:
+        for step in block.get("step_instances") or []:
+            steps.append({**step, "hosts": list(step.get("step_ip_status") or [])})
+    return job, steps
+
+
+def _host_key(step: dict[str, Any], host: dict[str, Any]) -> str:
+    return f"{step['step_instance_id']}:{host.get('bk_cloud_id', 0)}:{host.get('ip')}"
+
+
+def _header(step: dict[str, Any], index: int, total: int, host: dict[str, Any] | None) -> str:
+    status = step.get("status")
+    text = f"step {index}/{total} {step.get('name', '')!r} (id {step.get('step_instance_id')}, status {status} {status_name(status)})"
+    if host is not None:
+        ip_status = host.get("status", host.get("ip_status"))
+        text += (
+            f" | host {host.get('bk_cloud_id', 0)}:{host.get('ip')} (ip_status {ip_status} {host_status_name(ip_status)}"
+            f", exit code {host.get('exit_code')})"
+        )
+    return f"===== {text} ====="
+
+
+class BlueKingJobHook(JobLogsHook):
+    """Talk to BlueKing JOB (ESB v2 or API gateway v3).
+
+    Raw methods mirror the API one-to-one and return the response body unchanged; the normalized layer
+    (:meth:`get_job_status`, :meth:`iter_host_logs` and their ``a``-prefixed async twins) is what the
+    sensor, trigger and log operator use.
+
+    :param bk_job_conn_id: connection of type ``bk_job``.
+    """
+
+    conn_type = "bk_job"
+    default_conn_name = "bk_job_default"
+    conn_name_attr = "bk_job_conn_id"
+    hook_name = "Tencent BlueKing JOB"
+    service = SERVICE
+
+    def __init__(self, conn_id: str | None = None, *, bk_job_conn_id: str | None = None, **kwargs: Any) -> None:
+        super().__init__(conn_id or bk_job_conn_id, **kwargs)
+        self.bk_job_conn_id = self.conn_id
+        self.api_style = "gateway_v3"
+
+    # -- connection -------------------------------------------------------------------------------------
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        from airflow_joblogs.get_provider_info import connection_type
+
+        return form_widgets(connection_type("bk_job")["conn-fields"])
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        from airflow_joblogs.get_provider_info import connection_type
+
+        return field_behaviour(connection_type("bk_job")["ui-field-behaviour"])
+
+    def client_from_connection(self, conn: Connection) -> ServiceClient:
+        extra = connection_extra(conn, self.conn_type)
+        style = extra.get("api_style", "gateway_v3")
+        if style not in API_STYLES:
+            raise InvalidParameterError("api_style", f"{style!r} is not supported", ", ".join(API_STYLES))
+        if not conn.host:
+            raise InvalidParameterError("host", f"connection {conn.conn_id!r} needs the ESB or API gateway base URL")
+        if not conn.login:
+            raise InvalidParameterError(
+                "login", f"connection {conn.conn_id!r} needs the app code (bk_app_code) as login"
+            )
+        if not conn.password:
+            raise InvalidParameterError("password", f"connection {conn.conn_id!r} needs the app secret as password")
+        credentials = BlueKingCredentials(
+            app_code=conn.login,
+            app_secret=conn.password,
+            bk_username=extra.get("bk_username"),
+            bk_token=extra.get("bk_token"),
+            access_token=extra.get("access_token"),
+            tenant_id=extra.get("tenant_id"),
+        )
+        mask(credentials.app_secret, credentials.bk_token, credentials.access_token)
+        if not (
+            credentials.bk_username or credentials.bk_token or (style == "gateway_v3" and credentials.access_token)
+        ):
+            raise InvalidParameterError(
+                "bk_username",
+                f"connection {conn.conn_id!r} needs a user: bk_username, bk_token"
+                + (" or access_token" if style == "gateway_v3" else ""),
+            )
+        self.api_style = style
+        host = conn.host if "://" in conn.host else f"https://{conn.host}"
+        verify: bool | str = as_bool(extra.get("verify"), "verify", True)
+        if verify and extra.get("ca_bundle"):
+            verify = str(extra["ca_bundle"])
+        return ServiceClient(
+            service=SERVICE,
+            base_url=host.rstrip("/"),
+            auth=BlueKingGatewayAuth(credentials) if style == "gateway_v3" else BlueKingEsbAuth(credentials),
+            verify=verify,
+            timeout=as_float(extra.get("timeout"), "timeout", 60.0),
+            retry=retry_policy_from_extra(extra),
+            request_id_header="X-Bkapi-Request-Id",
+            allow_http=as_bool(extra.get("allow_http"), "allow_http", False),
+        )
+
+    def _style(self) -> str:
+        _ = self.api  # reading the connection sets the API style
+        return self.api_style
+
+    # -- raw API (requests) -------------------------------------------------------------------------------
+    @staticmethod
+    def _esb(api: str, body: dict[str, Any]) -> ApiRequest:
+        return ApiRequest("POST", f"/api/c/compapi/v2/job/{api}/", json=body)
+
+    def _req_status(self, style: str, ref: dict[str, Any], return_ip_result: bool = True) -> ApiRequest:
+        if style == "esb_v2":
+            if ref["bk_scope_type"] != "biz":
+                raise InvalidParameterError("bk_scope_type", "ESB v2 only knows businesses", "biz")
+            return self._esb(
+                "get_job_instance_status",
+                {"bk_biz_id": int(ref["bk_scope_id"]), "job_instance_id": ref["job_instance_id"]},
+            )
+        params = {
+            "bk_scope_type": ref["bk_scope_type"],
+            "bk_scope_id": ref["bk_scope_id"],
+            "job_instance_id": ref["job_instance_id"],
+            "return_ip_result": str(bool(return_ip_result)).lower(),
+        }
+        return ApiRequest("GET", "/api/v3/get_job_instance_status", params=params)
+
+    @staticmethod
+    def _req_batch_ip_log(ref: dict[str, Any], step_instance_id: int, hosts: list[dict[str, Any]]) -> ApiRequest:
+        body: dict[str, Any] = {
+            "bk_scope_type": ref["bk_scope_type"],
+            "bk_scope_id": ref["bk_scope_id"],
+            "job_instance_id": ref["job_instance_id"],
+            "step_instance_id": step_instance_id,
+        }
+        if all(h.get("bk_host_id") for h in hosts):
+            body["host_id_list"] = [h["bk_host_id"] for h in hosts]
+        else:
+            body["ip_list"] = [{"bk_cloud_id": h.get("bk_cloud_id", 0), "ip": h["ip"]} for h in hosts]
+        return ApiRequest("POST", "/api/v3/batch_get_job_instance_ip_log", json=body)
+
+    def _need_gateway(self, method: str) -> None:
+        if self._style() != "gateway_v3":
+            raise InvalidParameterError("api_style", f"{method} exists only on the API gateway v3", "gateway_v3")
+
+    # -- raw API (one-to-one, bodies unchanged) ------------------------------------------------------------
+    def get_job_instance_log(self, bk_biz_id: int, job_instance_id: int) -> dict[str, Any]:
+        """ESB v2 ``get_job_instance_log``: every step's and host's log in one response (the seed's structure)."""
+        ref = job_ref(job_instance_id, bk_biz_id=bk_biz_id)
+        if self._style() != "esb_v2":
+            raise InvalidParameterError("api_style", "get_job_instance_log exists only on ESB v2", "esb_v2")
+        return self.api.call(
+            self._esb(
+                "get_job_instance_log",
+                {"bk_biz_id": int(ref["bk_scope_id"]), "job_instance_id": ref["job_instance_id"]},
+            ),
+            decode_envelope,
+        )
+
+    def get_job_instance_status(
+        self,
+        job_instance_id: int,
+        bk_biz_id: int | None = None,
+        *,
+        bk_scope_type: str | None = None,
+        bk_scope_id: str | int | None = None,
+        return_ip_result: bool = True,
+    ) -> dict[str, Any]:
+        """``get_job_instance_status`` in the connection's API style; the response body unchanged."""
+        ref = job_ref(job_instance_id, bk_biz_id, bk_scope_type, bk_scope_id)
+        return self.api.call(self._req_status(self._style(), ref, return_ip_result), decode_envelope)
+
+    def get_job_instance_ip_log(
+        self,
+        job_instance_id: int,
+        step_instance_id: int,
+        *,
+        bk_biz_id: int | None = None,
+        bk_scope_type: str | None = None,
+        bk_scope_id: str | int | None = None,
+        host_id: int | None = None,
+        ip: str | None = None,
+        bk_cloud_id: int = 0,
+    ) -> dict[str, Any]:
+        """Gateway v3 ``get_job_instance_ip_log``: one host's log of one step (by ``host_id`` or ``bk_cloud_id`` + ``ip``)."""
+        ref = job_ref(job_instance_id, bk_biz_id, bk_scope_type, bk_scope_id)
+        params: dict[str, Any] = {**ref, "step_instance_id": positive_int(step_instance_id, "step_instance_id")}
+        if host_id is not None:
+            params["host_id"] = positive_int(host_id, "host_id")
+        elif ip is not None:
+            params.update(_ip_entry({"ip": ip, "bk_cloud_id": bk_cloud_id}))
+        else:
+            raise InvalidParameterError("host_id", "pass host_id, or ip (and bk_cloud_id)")
+        self._need_gateway("get_job_instance_ip_log")
+        return self.api.call(ApiRequest("GET", "/api/v3/get_job_instance_ip_log", params=params), decode_envelope)
+
+    def batch_get_job_instance_ip_log(
+        self,
+        job_instance_id: int,
+        step_instance_id: int,
+        *,
+        bk_biz_id: int | None = None,
+        bk_scope_type: str | None = None,
+        bk_scope_id: str | int | None = None,
+        host_id_list: list[int] | None = None,
+        ip_list: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        """Gateway v3 ``batch_get_job_instance_ip_log``: up to 500 hosts' logs of one step."""
+        ref = job_ref(job_instance_id, bk_biz_id, bk_scope_type, bk_scope_id)
+        step = positive_int(step_instance_id, "step_instance_id")
+        if host_id_list:
+            hosts = [{"bk_host_id": positive_int(h, "host_id_list")} for h in host_id_list]
+            parameter = "host_id_list"
+        elif ip_list:
+            hosts = [_ip_entry(entry) for entry in ip_list]
+            parameter = "ip_list"
+        else:
+            raise InvalidParameterError("host_id_list", "pass host_id_list or ip_list")
+        if len(hosts) > MAX_HOSTS_PER_BATCH:
+            raise InvalidParameterError(
+                parameter, f"{len(hosts)} hosts given; the API takes at most {MAX_HOSTS_PER_BATCH} per call"
+            )
+        self._need_gateway("batch_get_job_instance_ip_log")
+        return self.api.call(self._req_batch_ip_log(ref, step, hosts), decode_envelope)
+
+    # -- programs: written once, run sync or async ------------------------------------------------------------
+    def _status_call(self, ref: dict[str, Any]) -> Call:
+        return Call(self._req_status(self.api_style, ref), decode_envelope)
+
+    def _to_status(self, ref: dict[str, Any], body: dict[str, Any]) -> JobStatus:
+        job, steps = _steps_from_status(self.api_style, body)
+        code = job.get("status")
+        return JobStatus(
+            service=SERVICE,
+            job_id=str(ref["job_instance_id"]),
+            state=_STATE_OF.get(code, JobState.UNKNOWN) if isinstance(code, int) else JobState.UNKNOWN,
+            raw_status=code,
+            name=str(job.get("name") or ""),
+            message=f"status {code}: {status_name(code)}",
+            detail={
+                "finished": job.get("finished"),
+                "steps": [
+                    {"step_instance_id": s.get("step_instance_id"), "name": s.get("name"), "status": s.get("status")}
+                    for s in steps
+                ],
+            },
+        )
+
+    def status_program(self, job_ref: dict[str, Any]) -> Program:
+        body = yield self._status_call(job_ref)
+        return self._to_status(job_ref, body)
+
+    def log_program(
+        self, ref: dict[str, Any], *, only_hosts: set[str] | None = None, batch_bytes: int = 16 << 20
+    ) -> Program:
+        """Yield one :class:`LogChunk` per step and host (in step order).
+
+        ESB v2 returns the whole job in one response. The gateway is asked per step in host batches
+        of at most 500, sized from the log volume seen so far so one response stays near ``batch_bytes``.
+        ``only_hosts`` limits the walk to those ``step:cloud:ip`` keys.
+        """
+        if self.api_style == "esb_v2":
+            body = yield Call(
+                self._esb(
+                    "get_job_instance_log",
+                    {"bk_biz_id": int(ref["bk_scope_id"]), "job_instance_id": ref["job_instance_id"]},
+                ),
+                decode_envelope,
+            )
+            steps = body.get("data") or []
+            for index, step in enumerate(steps, 1):
+                step_fields = {k: step.get(k) for k in ("is_finished", "step_instance_id", "name", "status")}
+                emitted = False
+                for result in step.get("step_results") or []:
+                    for ip_log in result.get("ip_logs") or []:
+                        host = {**ip_log, "status": result.get("ip_status")}
+                        if only_hosts is not None and _host_key(step, host) not in only_hosts:
+                            continue
+                        record = {
+                            "job_instance_id": ref["job_instance_id"],
+                            **step_fields,
+                            "ip_status": result.get("ip_status"),
+                            "tag": result.get("tag"),
+                            **ip_log,
+                        }
+                        yield LogChunk(
+                            text=ip_log.get("log_content") or "",
+                            header=_header(step, index, len(steps), host),
+                            record=record,
+                            cursor={"step": index, "host": _host_key(step, host)},
+                        )
+                        emitted = True
+                if not emitted and only_hosts is None:
+                    yield LogChunk(
+                        text="",
+                        header=_header(step, index, len(steps), None),
+                        record={"job_instance_id": ref["job_instance_id"], **step_fields, "ip_logs": []},
+                        cursor={"step": index},
+                    )
+            return None
+
+        body = yield self._status_call(ref)
+        _, steps = _steps_from_status(self.api_style, body)
+        per_host = 0.0  # bytes per host seen so far; 0 = nothing seen yet
+        for index, step in enumerate(steps, 1):
+            step_fields = {
+                "is_finished": step.get("status") not in (1, 2, 7, 10, 15),
+                "step_instance_id": step.get("step_instance_id"),
+                "name": step.get("name"),
+                "status": step.get("status"),
+            }
+            hosts = [h for h in step["hosts"] if only_hosts is None or _host_key(step, h) in only_hosts]
+            if not hosts:
+                if only_hosts is None:
+                    yield LogChunk(
+                        text="",
+                        header=_header(step, index, len(steps), None),
+                        record={"job_instance_id": ref["job_instance_id"], **step_fields, "ip_logs": []},
+                        cursor={"step": index},
+                    )
+                continue
+            position = 0
+            while position < len(hosts):
+                size = MAX_HOSTS_PER_BATCH if not per_host else int(batch_bytes // per_host)
+                size = max(1, min(MAX_HOSTS_PER_BATCH, size if per_host else 4))
+                batch = hosts[position : position + size]
+                reply = yield Call(self._req_batch_ip_log(ref, int(step["step_instance_id"]), batch), decode_envelope)
+                data = reply.get("data") or {}
+                logs = {}
+                for entry in (data.get("script_task_logs") or []) + (data.get("file_task_logs") or []):
+                    logs[entry.get("bk_host_id") or (entry.get("bk_cloud_id", 0), entry.get("ip"))] = entry
+                volume = 0
+                for host in batch:
+                    entry = (
+                        logs.get(host.get("bk_host_id")) or logs.get((host.get("bk_cloud_id", 0), host.get("ip"))) or {}
+                    )
+                    content = entry.get("log_content") or ""
+                    if "file_logs" in entry and not content:
+                        content = "\n".join(str(f.get("log_content", "")) for f in entry["file_logs"])
+                    volume += len(content)
+                    record = {
+                        "job_instance_id": ref["job_instance_id"],
+                        **step_fields,
+                        "ip_status": host.get("status"),
+                        "tag": host.get("tag"),
+                        "retry_count": step.get("execute_count", 0),
+                        "total_time": (host.get("total_time") or 0) / 1000,
+                        "start_time": _format_ms(host.get("start_time")),
+                        "end_time": _format_ms(host.get("end_time")),
+                        "ip": host.get("ip"),
+                        "bk_cloud_id": host.get("bk_cloud_id", 0),
+                        "bk_host_id": host.get("bk_host_id"),
+                        "error_code": host.get("error_code"),
+                        "exit_code": host.get("exit_code"),
+                        "log_content": content,
+                    }
+                    yield LogChunk(
+                        text=content,
+                        header=_header(step, index, len(steps), host),
+                        record=record,
+                        cursor={"step": index, "host": _host_key(step, host)},
+                        truncated_upstream=bool(entry.get("is_truncated")),
+                    )
+                seen = per_host * position + volume
+                position += len(batch)
+                per_host = max(seen / position, 1.0)
+        return None
+
+    def tail_program(self, job_ref: dict[str, Any], cursor: Any) -> Program:
+        """Yield the log text each host added since ``cursor`` (``{host key: characters shown}``)."""
+        seen: dict[str, int] = dict((cursor or {}).get("seen", {}))
+        done: set[str] = set((cursor or {}).get("done", []))
+        body = yield self._status_call(job_ref)
+        _, steps = _steps_from_status(self.api_style, body)
+        wanted = set()
+        finished_now = set()
+        for step in steps:
+            for host in step["hosts"]:
+                key = _host_key(step, host)
+                if key in done or (host.get("status") in (None, 5) and step.get("status") == 1):
+                    continue
+                wanted.add(key)
+                if host.get("status") not in HOST_ACTIVE_STATUSES and step.get("status") not in (1, 2):
+                    finished_now.add(key)
+        if wanted:
+
+            def new_text(chunk: LogChunk) -> LogChunk | None:
+                key = chunk.cursor["host"]
+                new = chunk.text[seen.get(key, 0) :]
+                seen[key] = len(chunk.text)
+                if not new:
+                    return None
+                record = chunk.record or {}
+                return LogChunk(
+                    text=new,
+                    header=f"step {record.get('step_instance_id')} {record.get('bk_cloud_id', 0)}:{record.get('ip')}",
+                )
+
+            yield from relay(self.log_program(job_ref, only_hosts=wanted), new_text)
+        done |= finished_now
+        return {"seen": {k: v for k, v in seen.items() if k not in done}, "done": sorted(done)}
+
+    def failure_program(self, job_ref: dict[str, Any], status: JobStatus, tail_lines: int) -> Program:
+        body = yield self._status_call(job_ref)
+        _, steps = _steps_from_status(self.api_style, body)
+        failed_steps = [s for s in steps if s.get("status") in FAILURE_STATUSES or s.get("status") == 7]
+        bad_hosts: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+        units: list[FailedUnit] = []
+        for step in failed_steps:
+            hosts = [h for h in step["hosts"] if h.get("status") not in HOST_OK_STATUSES]
+            for host in hosts[:20]:
+                bad_hosts[_host_key(step, host)] = (step, host)
+            if not hosts:
+                units.append(
+                    FailedUnit(
+                        name=f"step {step.get('name')!r} (id {step.get('step_instance_id')})",
+                        reason=f"status {step.get('status')} ({status_name(step.get('status'))})",
+                    )
+                )
+            elif len(hosts) > 20:
+                units.append(
+                    FailedUnit(
+                        name=f"step {step.get('name')!r}", reason=f"{len(hosts) - 20} more failed hosts not shown"
+                    )
+                )
+        if bad_hosts:
+            tails: dict[str, str] = {}
+
+            def keep_tail(chunk: LogChunk) -> None:
+                tails[chunk.cursor["host"]] = _tail(chunk.text, tail_lines)
+
+            yield from relay(self.log_program(job_ref, only_hosts=set(bad_hosts)), keep_tail)
+            for key, (step, host) in bad_hosts.items():
+                code = host.get("status", host.get("ip_status"))
+                units.append(
+                    FailedUnit(
+                        name=f"step {step.get('name')!r} (id {step.get('step_instance_id')}) host {host.get('bk_cloud_id', 0)}:{host.get('ip')}",
+                        reason=f"ip_status {code} ({host_status_name(code)}), exit code {host.get('exit_code')}",
+                        log_tail=tails.get(key, ""),
+                    ),
+                )
+        return units
+
+    def connection_check_program(self) -> Program:
+        # A status query for a job id that cannot exist: "not found" proves the credentials were accepted.
+        ref = {"job_instance_id": 1, "bk_scope_type": "biz", "bk_scope_id": "1"}
+        try:
+            yield self._status_call(ref)
+        except (NotFoundError, RemoteValidationError, PermissionDeniedError):
+            pass
+        return f"Connected to BlueKing JOB ({self.api_style}); credentials accepted."
+
+    # -- normalized layer -------------------------------------------------------------------------------------
+    def get_job_status(
+        self,
+        job_instance_id: int,
+        bk_biz_id: int | None = None,
+        *,
+        bk_scope_type: str | None = None,
+        bk_scope_id: str | int | None = None,
+    ) -> JobStatus:
+        """The job's :class:`JobStatus` (``raw_status`` is the BlueKing status code)."""
+        ref = job_ref(job_instance_id, bk_biz_id, bk_scope_type, bk_scope_id)
+        self._style()
+        return self.job_status_from_ref(ref)
+
+    async def aget_job_status(
+        self,
+        job_instance_id: int,
+        bk_biz_id: int | None = None,
+        *,
+        bk_scope_type: str | None = None,
+        bk_scope_id: str | int | None = None,
+    ) -> JobStatus:
+        ref = job_ref(job_instance_id, bk_biz_id, bk_scope_type, bk_scope_id)
+        await self.aget_api()
+        return await self.ajob_status_from_ref(ref)
+
+    def iter_host_logs(
+        self,
+        job_instance_id: int,
+        bk_biz_id: int | None = None,
+        *,
+        bk_scope_type: str | None = None,
+        bk_scope_id: str | int | None = None,
+    ) -> Iterator[LogChunk]:
+        """Every step's and host's log, one :class:`LogChunk` each, in step order."""
+        ref = job_ref(job_instance_id, bk_biz_id, bk_scope_type, bk_scope_id)
+        self._style()
+        return self.api.iterate(self.log_program(ref))
+
+    async def aiter_host_logs(
+        self,
+        job_instance_id: int,
+        bk_biz_id: int | None = None,
+        *,
+        bk_scope_type: str | None = None,
+        bk_scope_id: str | int | None = None,
+    ) -> AsyncIterator[LogChunk]:
+        ref = job_ref(job_instance_id, bk_biz_id, bk_scope_type, bk_scope_id)
+        api = await self.aget_api()
+        async for chunk in api.aiterate(self.log_program(ref)):
+            yield chunk

@@ -1,0 +1,385 @@
+"""One HTTP mechanism for every service: client factory, retries, error mapping, program drivers.
+
+Service adapters never write a retry loop or a pager driver. They describe a call as an
+:class:`ApiRequest` plus a ``decode`` function that turns the response into a payload or raises one
+of :mod:`airflow_joblogs.exceptions`; :class:`ServiceClient` executes it with bounded, jittered
+exponential backoff that honours ``Retry-After``.
+
+Multi-call work (paging, walking steps and hosts, tailing) is written once as a *program*: a generator
+that yields :class:`Call` (and receives the decoded payload back), :class:`Sleep`, or output items
+(log chunks). :meth:`ServiceClient.iterate` drives it synchronously and :meth:`ServiceClient.aiterate`
+asynchronously, so the sync and async twins of every hook method share one implementation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any, TypeVar
+
+import httpx
+from tenacity import AsyncRetrying, RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+
+from airflow_joblogs.exceptions import (
+    AuthenticationError,
+    InvalidParameterError,
+    JobLogsError,
+    NotFoundError,
+    PermissionDeniedError,
+    RemoteValidationError,
+    TransientError,
+)
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Decode = Callable[[httpx.Response], Any]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded exponential backoff with jitter.
+
+    The n-th retry waits a random time in ``[d/2, d]`` with ``d = min(max_backoff, initial_backoff * 2**(n-1))``,
+    or the server's ``Retry-After`` (capped by ``max_retry_after``) when it sent one.
+    """
+
+    max_attempts: int = 6
+    initial_backoff: float = 0.5
+    max_backoff: float = 20.0
+    max_retry_after: float = 120.0
+
+    def delay(self, retry_number: int, retry_after: float | None = None) -> float:
+        if retry_after is not None:
+            return max(0.0, min(retry_after, self.max_retry_after))
+        ceiling = min(self.max_backoff, self.initial_backoff * 2 ** max(0, retry_number - 1))
+        return random.uniform(ceiling / 2, ceiling)
+
+
+@dataclass(frozen=True)
+class ApiRequest:
+    """One HTTP request, relative to the client's base URL. Never holds credentials (auth adds them)."""
+
+    method: str
+    path: str
+    params: Mapping[str, Any] | None = None
+    json: Any = None
+    headers: Mapping[str, str] | None = None
+
+    def describe(self) -> str:
+        # Method and path only: query strings and bodies may carry identifiers users consider sensitive.
+        return f"{self.method} {self.path}"
+
+
+@dataclass(frozen=True)
+class Call:
+    """A program step: execute ``request`` (with retries) and send ``decode(response)`` back."""
+
+    request: ApiRequest
+    decode: Decode
+
+
+@dataclass(frozen=True)
+class Sleep:
+    """A program step: wait (used for 'log empty, ask again' and follow-mode tailing)."""
+
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Gather:
+    """A program step: execute independent calls concurrently (bounded) and send back their payloads in order."""
+
+    calls: tuple[Call, ...]
+    concurrency: int = 8
+
+
+Program = Generator[Any, Any, Any]
+
+
+def retry_after_seconds(response: httpx.Response) -> float | None:
+    """Parse ``Retry-After`` (seconds or an HTTP date)."""
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        try:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+        except (TypeError, ValueError):
+            return None
+
+
+def json_body(response: httpx.Response, service: str, request_id: str | None = None) -> Any:
+    """Decode a JSON body; an empty or cut-off body is a transient fault (the next attempt may be whole)."""
+    if not response.content:
+        raise TransientError(
+            "empty response body", service=service, status_code=response.status_code, request_id=request_id
+        )
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise TransientError(
+            f"response body is not valid JSON ({exc.__class__.__name__})",
+            service=service,
+            status_code=response.status_code,
+            request_id=request_id,
+        ) from None
+
+
+def raise_for_http_status(
+    response: httpx.Response, service: str, message: str, *, code: Any = None, request_id: str | None = None
+) -> None:
+    """Map a non-2xx HTTP status to the exception hierarchy (used after a service read its own error body)."""
+    status = response.status_code
+    if status < 400:
+        return
+    kwargs: dict[str, Any] = {"service": service, "code": code, "status_code": status, "request_id": request_id}
+    if status == 429 or status >= 500 or status == 408:
+        raise TransientError(message, retry_after=retry_after_seconds(response), **kwargs)
+    if status == 401:
+        raise AuthenticationError(message, **kwargs)
+    if status == 403:
+        raise PermissionDeniedError(message, **kwargs)
+    if status == 404:
+        raise NotFoundError(message, **kwargs)
+    if status in (400, 409, 422):
+        raise RemoteValidationError(message, **kwargs)
+    raise JobLogsError(message, **kwargs)
+
+
+def _is_retryable(exc: BaseException) -> bool:
+    return isinstance(exc, JobLogsError) and exc.retryable
+
+
+@dataclass
+class ServiceClient:
+    """An httpx client (sync or async, created lazily) bound to one service's base URL and auth."""
+
+    service: str
+    base_url: str
+    auth: httpx.Auth | None = None
+    verify: bool | str = True
+    timeout: float = 60.0
+    connect_timeout: float = 10.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    headers: Mapping[str, str] = field(default_factory=dict)
+    request_id_header: str = "X-Request-Id"
+    allow_http: bool = False
+    transport: httpx.BaseTransport | None = None
+    async_transport: httpx.AsyncBaseTransport | None = None
+    _client: httpx.Client | None = field(default=None, init=False, repr=False)
+    _aclient: httpx.AsyncClient | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        url = httpx.URL(self.base_url)
+        if url.scheme not in ("http", "https") or not url.host:
+            raise InvalidParameterError("host", f"{self.base_url!r} is not an http(s) URL with a host name")
+        if url.scheme == "http" and not self.allow_http:
+            raise InvalidParameterError(
+                "host",
+                f"{self.base_url!r} uses plain http://; set the connection extra allow_http=true "
+                "to allow it (meant for local emulators)",
+            )
+
+    def __repr__(self) -> str:
+        return f"ServiceClient(service={self.service!r}, base_url={self.base_url!r}, verify={self.verify!r})"
+
+    # -- clients --------------------------------------------------------------------------------------
+    def _client_kwargs(self) -> dict[str, Any]:
+        return {
+            "base_url": self.base_url,
+            "auth": self.auth,
+            "verify": self.verify,
+            "timeout": httpx.Timeout(self.timeout, connect=self.connect_timeout),
+            "headers": {"User-Agent": "airflow-joblogs", **self.headers},
+            "follow_redirects": False,
+        }
+
+    @property
+    def client(self) -> httpx.Client:
+        if self._client is None:
+            self._client = httpx.Client(transport=self.transport, **self._client_kwargs())
+        return self._client
+
+    @property
+    def aclient(self) -> httpx.AsyncClient:
+        if self._aclient is None:
+            self._aclient = httpx.AsyncClient(transport=self.async_transport, **self._client_kwargs())
+        return self._aclient
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    async def aclose(self) -> None:
+        if self._aclient is not None:
+            await self._aclient.aclose()
+            self._aclient = None
+
+    # -- one call, with retries -------------------------------------------------------------------------
+    def _retry_kwargs(self, request: ApiRequest) -> dict[str, Any]:
+        def wait(state: RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            retry_after = exc.retry_after if isinstance(exc, JobLogsError) else None
+            return self.retry.delay(state.attempt_number, retry_after)
+
+        def before_sleep(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            log.warning(
+                "%s %s: attempt %d/%d failed (%s); retrying in %.1fs",
+                self.service,
+                request.describe(),
+                state.attempt_number,
+                self.retry.max_attempts,
+                exc,
+                state.upcoming_sleep,
+            )
+
+        return {
+            "stop": stop_after_attempt(self.retry.max_attempts),
+            "wait": wait,
+            "retry": retry_if_exception(_is_retryable),
+            "before_sleep": before_sleep,
+            "reraise": True,
+        }
+
+    def _transport_error(self, request: ApiRequest, exc: httpx.TransportError) -> TransientError:
+        # The exception class names the fault (ConnectError, ReadTimeout, RemoteProtocolError ...);
+        # its text is kept out because some transports echo the full URL.
+        return TransientError(f"{request.describe()} failed: {exc.__class__.__name__}", service=self.service)
+
+    def request_id(self, response: httpx.Response) -> str | None:
+        return response.headers.get(self.request_id_header)
+
+    def call(self, request: ApiRequest, decode: Decode) -> Any:
+        for attempt in Retrying(**self._retry_kwargs(request)):
+            with attempt:
+                try:
+                    response = self.client.request(
+                        request.method, request.path, params=request.params, json=request.json, headers=request.headers
+                    )
+                except httpx.TransportError as exc:
+                    raise self._transport_error(request, exc) from None
+                return decode(response)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def acall(self, request: ApiRequest, decode: Decode) -> Any:
+        async for attempt in AsyncRetrying(**self._retry_kwargs(request)):
+            with attempt:
+                try:
+                    response = await self.aclient.request(
+                        request.method, request.path, params=request.params, json=request.json, headers=request.headers
+                    )
+                except httpx.TransportError as exc:
+                    raise self._transport_error(request, exc) from None
+                return decode(response)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # -- programs -----------------------------------------------------------------------------------------
+    def _gather(self, step: Gather) -> list[Any]:
+        if len(step.calls) <= 1 or step.concurrency <= 1:
+            return [self.call(c.request, c.decode) for c in step.calls]
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(step.concurrency, len(step.calls))) as pool:
+            return list(pool.map(lambda c: self.call(c.request, c.decode), step.calls))
+
+    async def _agather(self, step: Gather) -> list[Any]:
+        limit = asyncio.Semaphore(max(1, step.concurrency))
+
+        async def one(c: Call) -> Any:
+            async with limit:
+                return await self.acall(c.request, c.decode)
+
+        return list(await asyncio.gather(*(one(c) for c in step.calls)))
+
+    def iterate(self, program: Program, result: list[Any] | None = None) -> Iterator[Any]:
+        """Drive ``program`` synchronously, yielding its outputs; its return value is appended to ``result``.
+
+        A failed call is thrown into the program, so a program may catch an error it expects.
+        """
+        resume: Callable[[Any], Any] = program.send
+        value: Any = None
+        while True:
+            try:
+                item = resume(value)
+            except StopIteration as stop:
+                if result is not None:
+                    result.append(stop.value)
+                return
+            resume, value = program.send, None
+            try:
+                if isinstance(item, Call):
+                    value = self.call(item.request, item.decode)
+                elif isinstance(item, Gather):
+                    value = self._gather(item)
+                elif isinstance(item, Sleep):
+                    time.sleep(item.seconds)
+                else:
+                    yield item
+            except JobLogsError as exc:
+                resume, value = program.throw, exc
+
+    async def aiterate(self, program: Program, result: list[Any] | None = None) -> AsyncIterator[Any]:
+        """Drive ``program`` on the event loop, yielding its outputs (the async twin of :meth:`iterate`)."""
+        resume: Callable[[Any], Any] = program.send
+        value: Any = None
+        while True:
+            try:
+                item = resume(value)
+            except StopIteration as stop:
+                if result is not None:
+                    result.append(stop.value)
+                return
+            resume, value = program.send, None
+            try:
+                if isinstance(item, Call):
+                    value = await self.acall(item.request, item.decode)
+                elif isinstance(item, Gather):
+                    value = await self._agather(item)
+                elif isinstance(item, Sleep):
+                    await asyncio.sleep(item.seconds)
+                else:
+                    yield item
+            except JobLogsError as exc:
+                resume, value = program.throw, exc
+
+    def run(self, program: Program) -> Any:
+        """Drive a program that produces no outputs and return its return value."""
+        result: list[Any] = []
+        for item in self.iterate(program, result):
+            raise TypeError(f"program yielded an output item {type(item).__name__}; use iterate()")
+        return result[0]
+
+    async def arun(self, program: Program) -> Any:
+        result: list[Any] = []
+        async for item in self.aiterate(program, result):
+            raise TypeError(f"program yielded an output item {type(item).__name__}; use aiterate()")
+        return result[0]
+
+
+def relay(program: Program, transform: Callable[[Any], Any]) -> Program:
+    """Run a sub-program inside a program: pass its calls and sleeps through, hand each of its outputs
+    to ``transform`` and yield what ``transform`` returns (None drops the output). Returns the
+    sub-program's return value. Use as ``result = yield from relay(sub, fn)``."""
+    reply: Any = None
+    while True:
+        try:
+            item = program.send(reply)
+        except StopIteration as stop:
+            return stop.value
+        if isinstance(item, (Call, Gather, Sleep)):
+            reply = yield item
+            continue
+        reply = None
+        out = transform(item)
+        if out is not None:
+            yield out

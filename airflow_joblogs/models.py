@@ -1,0 +1,116 @@
+"""The normalized vocabulary every service is translated into.
+
+``JobStatus`` and ``LogChunk`` are what the shared sensor, trigger and archive code understand; a
+service adapter's whole job is to turn its API's answers into these.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+class JobState(str, enum.Enum):
+    """Where a remote job is in its life, independent of the service."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    #: waiting for a person (BlueKing status 7); never ends by itself
+    WAITING_USER = "waiting_user"
+    SUCCESS = "success"
+    FAILED = "failed"
+    #: a value the service documents nowhere; treated as "still running" unless configured otherwise
+    UNKNOWN = "unknown"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (JobState.SUCCESS, JobState.FAILED)
+
+
+@dataclass(frozen=True)
+class FailedUnit:
+    """One part of a job that failed: a step, a host, a server, a build action."""
+
+    name: str
+    reason: str
+    log_tail: str = ""
+
+    def render(self) -> str:
+        text = f"- {self.name}: {self.reason}"
+        if self.log_tail:
+            tail = "\n".join(f"    | {line}" for line in self.log_tail.rstrip("\n").split("\n"))
+            text += f"\n  last log lines:\n{tail}"
+        return text
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """A remote job's status, normalized.
+
+    ``raw_status`` is the service's own value (an int for BlueKing, a string elsewhere); sensors compare
+    it with their ``success_states`` / ``failure_states``. ``state`` is the provider's reading of it with
+    the service's documented defaults.
+    """
+
+    service: str
+    job_id: str
+    state: JobState
+    raw_status: Any
+    name: str = ""
+    message: str = ""
+    failures: tuple[FailedUnit, ...] = ()
+    #: service-specific details small enough for a trigger event (step statuses, counts ...)
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["state"] = self.state.value
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JobStatus:
+        data = dict(data)
+        data["state"] = JobState(data["state"])
+        data["failures"] = tuple(FailedUnit(**f) for f in data.get("failures", ()))
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class LogChunk:
+    """A piece of a remote job's log, as produced by a hook's log iterator.
+
+    ``text`` is the log content exactly as the service returned it. ``header`` (if any) is written on
+    its own line before ``text`` in the ``text`` archive format. ``record`` is the JSON Lines record for
+    the ``jsonl`` format (the service's fields, unchanged). ``cursor`` says where the next chunk starts,
+    so an interrupted read can resume.
+    """
+
+    text: str
+    header: str | None = None
+    record: dict[str, Any] | None = None
+    cursor: Any = None
+    #: the service says this log was cut upstream (e.g. BlueKing's GSE caps a host's output)
+    truncated_upstream: bool = False
+
+
+SUCCESS = "success"
+FAILURE = "failure"
+WAITING = "waiting"
+
+
+def decide(
+    status: JobStatus, success_states: set[Any], failure_states: set[Any], unknown_is_failure: bool = False
+) -> str:
+    """The sensor's verdict: ``success``, ``failure`` or ``waiting``.
+
+    The configured state sets are checked first (they hold the service's raw values); a status in
+    neither set keeps the sensor waiting, except an undocumented value when ``unknown_is_failure``.
+    """
+    if status.raw_status in success_states:
+        return SUCCESS
+    if status.raw_status in failure_states:
+        return FAILURE
+    if status.state is JobState.UNKNOWN and unknown_is_failure:
+        return FAILURE
+    return WAITING

@@ -1,0 +1,116 @@
+"""The one trigger loop every service shares: poll status, tail logs, stop at a verdict or the deadline."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any, ClassVar
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_joblogs.exceptions import JobLogsError
+from airflow_joblogs.models import WAITING, JobStatus, decide
+
+
+class JobTrigger(BaseTrigger):
+    """Polls a remote job until it reaches a success or failure state (or ``end_time``) and fires once.
+
+    All kwargs are JSON values. Events: ``{"status": "success"|"failure"|"timeout"|"error", "message",
+    "job_status": {...}, "cursor": ...}``; errors are reported as events, never raised.
+    """
+
+    #: dotted path of the hook class (imported lazily, so this module stays cheap for the triggerer)
+    hook_class_path: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        *,
+        conn_id: str,
+        job_ref: dict[str, Any],
+        success_states: list[Any],
+        failure_states: list[Any],
+        poll_interval: float = 30.0,
+        end_time: float | None = None,
+        stream_logs: bool = False,
+        cursor: Any = None,
+        unknown_is_failure: bool = False,
+    ) -> None:
+        super().__init__()
+        self.conn_id = conn_id
+        self.job_ref = job_ref
+        self.success_states = list(success_states)
+        self.failure_states = list(failure_states)
+        self.poll_interval = float(poll_interval)
+        self.end_time = end_time
+        self.stream_logs = stream_logs
+        self.cursor = cursor
+        self.unknown_is_failure = unknown_is_failure
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "conn_id": self.conn_id,
+                "job_ref": self.job_ref,
+                "success_states": self.success_states,
+                "failure_states": self.failure_states,
+                "poll_interval": self.poll_interval,
+                "end_time": self.end_time,
+                "stream_logs": self.stream_logs,
+                "cursor": self.cursor,
+                "unknown_is_failure": self.unknown_is_failure,
+            },
+        )
+
+    def make_hook(self) -> Any:
+        from airflow_joblogs._imports import import_string
+
+        return import_string(self.hook_class_path)(conn_id=self.conn_id)
+
+    def _event(self, status: str, message: str, job_status: JobStatus | None = None) -> TriggerEvent:
+        return TriggerEvent(
+            {
+                "status": status,
+                "message": message,
+                "job_status": job_status.to_dict() if job_status else None,
+                "cursor": self.cursor,
+            }
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        hook = self.make_hook()
+        success, failure = set(self.success_states), set(self.failure_states)
+        try:
+            while True:
+                status: JobStatus = await hook.ajob_status_from_ref(self.job_ref)
+                if self.stream_logs:
+                    self.cursor = await hook.atail_logs(self.job_ref, self.cursor, self.log)
+                verdict = decide(status, success, failure, self.unknown_is_failure)
+                if verdict != WAITING:
+                    yield self._event(verdict, f"{status.service} job {status.job_id} is {status.raw_status!r}", status)
+                    return
+                self.log.info(
+                    "%s job %s is %r (%s); next check in %.0fs",
+                    status.service,
+                    status.job_id,
+                    status.raw_status,
+                    status.state.value,
+                    self.poll_interval,
+                )
+                delay = self.poll_interval
+                if self.end_time is not None:
+                    remaining = self.end_time - time.time()
+                    if remaining <= 0:
+                        yield self._event(
+                            "timeout",
+                            f"{status.service} job {status.job_id} still {status.raw_status!r} at the deadline",
+                            status,
+                        )
+                        return
+                    delay = min(delay, remaining)
+                await asyncio.sleep(delay)
+        except (JobLogsError, ValueError) as exc:
+            yield self._event("error", f"{type(exc).__name__}: {exc}")
+        finally:
+            await hook.aclose()
