@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import runpy
 import subprocess
 import sys
 import tempfile
@@ -55,3 +56,23 @@ def airflow_db() -> str:
         [sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True, env=os.environ.copy()
     )
     return _HOME
+
+
+@pytest.fixture
+def run_example_dag(airflow_db: str, monkeypatch: pytest.MonkeyPatch):
+    """Run ``example_dags/<file>`` with ``dag.test()``: archives under ``archive`` (via ``JOBLOGS_ARCHIVE_ROOT``),
+    deferrable or not (via ``[operators] default_deferrable``, read when the sensors are built).
+    Returns ``(dag_run, {task_id: task_instance})``."""
+
+    def run(dag_file: str, archive: Path, deferrable: bool):
+        monkeypatch.setenv("JOBLOGS_ARCHIVE_ROOT", f"file://{archive}")
+        monkeypatch.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", str(deferrable))
+        from airflow.configuration import conf
+
+        conf.set("operators", "default_deferrable", str(deferrable))
+        namespace = runpy.run_path(str(ROOT / "example_dags" / dag_file))
+        dag = namespace["dag"]
+        dag_run = dag.test()
+        return dag_run, {ti.task_id: ti for ti in dag_run.get_task_instances()}
+
+    return run

@@ -1,0 +1,42 @@
+"""The BlueKing example DAG, run for real with dag.test() against the emulator, deferrable and poke."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+
+from airflow_joblogs.emulators.blueking import host_log
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize("deferrable", [True, False], ids=["deferrable", "poke"])
+def test_blueking_deploy_gate(bk, run_example_dag, tmp_path, deferrable):
+    run, tis = run_example_dag("blueking_deploy_gate.py", tmp_path, deferrable)
+    states = {task_id: ti.state for task_id, ti in tis.items()}
+    assert states == {
+        "wait_for_deploy": "success",
+        "archive_deploy_logs": "success",
+        "wait_for_failed_deploy": "failed",
+        "archive_failed_deploy_logs": "success",
+    }
+    if deferrable:
+        assert tis["wait_for_deploy"].next_method is None  # resumed from the trigger and finished
+    files = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
+    assert len(files) == 2 and all(f.startswith("blueking/") for f in files), files
+    assert not [f for f in files if f.endswith(".partial")]
+
+    text = next(p for p in tmp_path.rglob("*.log")).read_bytes()
+    job = bk.emulator.jobs[1001]
+    for step in job.steps:
+        for host in step.hosts:
+            assert host_log(job, step, host).encode() in text
+    manifest = tis["archive_deploy_logs"].xcom_pull(task_ids="archive_deploy_logs")
+    assert manifest["sha256"] == hashlib.sha256(text).hexdigest()
+    assert manifest["bytes"] == len(text) and manifest["lines"] == text.count(b"\n")
+
+    records = [json.loads(line) for line in next(p for p in tmp_path.rglob("*.jsonl")).read_text().splitlines()]
+    failed = [r for r in records if r.get("exit_code")]
+    assert [(r["ip"], r["ip_status"], r["exit_code"]) for r in failed] == [("10.0.0.12", 104, 1), ("10.0.0.13", 104, 2)]
