@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.mark.parametrize("deferrable", [True, False], ids=["deferrable", "poke"])
 def test_blueking_deploy_gate(bk, run_example_dag, tmp_path, deferrable):
-    run, tis = run_example_dag("blueking_deploy_gate.py", tmp_path, deferrable)
+    _run, tis = run_example_dag("blueking_deploy_gate.py", tmp_path, deferrable)
     states = {task_id: ti.state for task_id, ti in tis.items()}
     assert states == {
         "wait_for_deploy": "success",
