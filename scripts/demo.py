@@ -100,7 +100,7 @@ def main() -> int:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     print()
     for row in [header, tuple("-" * w for w in widths), *rows]:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
     print(f"\narchives: {OUT / 'archive'}\ndemo wall time: {time.monotonic() - started:.1f}s")
     if problems:
         print("\nUNEXPECTED OUTCOMES:\n  " + "\n  ".join(problems))
