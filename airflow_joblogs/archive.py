@@ -62,7 +62,9 @@ def render_chunk(chunk: LogChunk, log_format: str) -> bytes:
 def resolve_destination(destination: str | ObjectStoragePath, default_name: str) -> ObjectStoragePath:
     """Turn ``destination`` (URL, local path or ObjectStoragePath) into the final object's path.
 
-    A destination ending in ``/`` (or an existing directory) gets ``default_name`` appended.
+    A string ending in ``/`` names a folder, as does a path to an existing folder: ``default_name`` is
+    appended. (``ObjectStoragePath`` drops a trailing ``/``, so pass a folder that does not exist yet as a
+    string, e.g. ``"s3://aws_default@bucket/logs/"``.)
     """
     from airflow.providers.common.compat.sdk import ObjectStoragePath
 

@@ -76,3 +76,69 @@ def run_example_dag(airflow_db: str, monkeypatch: pytest.MonkeyPatch):
         return dag_run, {ti.task_id: ti for ti in dag_run.get_task_instances()}
 
     return run
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[str]:
+    """moto's S3 server on loopback (a real S3-protocol endpoint for s3fs/ObjectStoragePath)."""
+    import time
+
+    import httpx
+
+    port = _free_port()
+    moto = Path(sys.executable).with_name("moto_server")
+    proc = subprocess.Popen(
+        [str(moto), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(url, timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError("moto_server did not start") from None
+                time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture
+def s3_bucket(s3_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh bucket; the Airflow connection ``aws_s3`` points at it. Yields ``s3://aws_s3@<bucket>``."""
+    import uuid
+
+    import boto3
+
+    bucket = f"joblogs-{uuid.uuid4().hex[:12]}"
+    boto3.client(
+        "s3",
+        endpoint_url=s3_server,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    ).create_bucket(Bucket=bucket)
+    set_connections(
+        monkeypatch,
+        {
+            "aws_s3": {
+                "conn_type": "aws",
+                "login": "testing",
+                "password": "testing",
+                "extra": {"endpoint_url": s3_server, "region_name": "us-east-1"},
+            }
+        },
+    )
+    yield f"s3://aws_s3@{bucket}"

@@ -23,7 +23,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-FAULT_KINDS = ("error", "throttle", "drop", "empty", "truncate", "slow")
+#: "ok" in a script means "no fault for this request"
+FAULT_KINDS = ("error", "throttle", "drop", "empty", "truncate", "slow", "ok")
 
 
 @dataclass
@@ -77,6 +78,8 @@ class Faults:
         with self._lock:
             if self.script:
                 kind: str | None = self.script.popleft()
+                if kind == "ok":
+                    return None
             else:
                 kind = None
                 roll = self._rng.random()

@@ -1,0 +1,111 @@
+"""Injected faults (5xx, 429 + Retry-After, dropped connections, empty and cut-off bodies) are retried,
+and the archive still equals the source byte for byte."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+
+import pytest
+
+from airflow_joblogs.emulators.blueking import host_log
+from airflow_joblogs.exceptions import TransientError
+from airflow_joblogs.hooks.blueking import BlueKingJobHook
+from airflow_joblogs.http import RetryPolicy
+from airflow_joblogs.operators.blueking import BlueKingJobLogOperator
+
+FAST = RetryPolicy(max_attempts=6, initial_backoff=0.01, max_backoff=0.05)
+
+
+def finish(job_id: int) -> None:
+    hook = BlueKingJobHook("bk_job_default")
+    deadline = time.monotonic() + 10
+    while not hook.get_job_status(job_id, bk_biz_id=2).state.is_terminal:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
+def archive(tmp_path, conn_id: str, job_id: int, log_format: str, name: str) -> tuple[dict, bytes]:
+    op = BlueKingJobLogOperator(
+        task_id=name,
+        job_instance_id=job_id,
+        bk_biz_id=2,
+        bk_job_conn_id=conn_id,
+        destination=str(tmp_path / name) + "/",
+        log_format=log_format,
+    )
+    op.hook_class = type(
+        "FastRetryHook",
+        (BlueKingJobHook,),
+        {"__init__": lambda self, conn_id=None, **kw: BlueKingJobHook.__init__(self, conn_id, retry_policy=FAST)},
+    )
+    manifest = op.execute({})
+    return manifest, (tmp_path / name).joinpath(next(p.name for p in (tmp_path / name).iterdir())).read_bytes()
+
+
+@pytest.mark.parametrize("conn_id", ["bk_job_default", "bk_job_esb"])
+@pytest.mark.parametrize("log_format", ["text", "jsonl"])
+def test_archive_under_faults_equals_the_clean_archive(bk, tmp_path, conn_id, log_format):
+    finish(1001)
+    clean_manifest, clean = archive(tmp_path, conn_id, 1001, log_format, "clean")
+    # ESB v2 makes one request (5 faults, then the 6th and last attempt succeeds); the gateway several
+    script = (
+        ["error", "throttle", "drop", "empty", "truncate"]
+        if conn_id == "bk_job_esb"
+        else ["error", "throttle", "drop", "ok", "empty", "truncate", "ok", "error", "drop", "ok", "throttle"]
+    )
+    bk.app.faults.update(script=script, retry_after=0.05)
+    faulty_manifest, faulty = archive(tmp_path, conn_id, 1001, log_format, "faulty")
+    assert bk.app.faults.script == type(bk.app.faults.script)(), "every scripted fault was served"
+    assert faulty == clean
+    assert faulty_manifest["sha256"] == clean_manifest["sha256"] == hashlib.sha256(clean).hexdigest()
+    job = bk.emulator.jobs[1001]
+    expected = [host_log(job, step, host) for step in job.steps for host in step.hosts]
+    if log_format == "jsonl":
+        assert [json.loads(line)["log_content"] for line in faulty.decode().splitlines()] == expected
+    else:
+        text = faulty.decode()
+        positions = [text.index(chunk) for chunk in expected]
+        assert positions == sorted(positions), "host logs out of order"
+
+
+def test_random_fault_rates_still_give_the_exact_log(bk, tmp_path):
+    finish(1004)
+    clean_manifest, _ = archive(tmp_path, "bk_job_default", 1004, "jsonl", "clean")
+    bk.app.faults.update(
+        error_rate=0.15, throttle_rate=0.1, drop_rate=0.1, empty_rate=0.05, truncate_rate=0.05, retry_after=0.01, seed=7
+    )
+    manifest, _ = archive(tmp_path, "bk_job_default", 1004, "jsonl", "faulty")
+    assert manifest["sha256"] == clean_manifest["sha256"]
+    assert manifest["chunks"] == 1000 and manifest["lines"] == 1000
+
+
+def test_retries_are_bounded_and_the_error_names_the_fault(bk):
+    bk.app.faults.update(error_rate=1.0)
+    hook = BlueKingJobHook(
+        "bk_job_default", retry_policy=RetryPolicy(max_attempts=3, initial_backoff=0.01, max_backoff=0.02)
+    )
+    served = bk.app.faults.served
+    with pytest.raises(TransientError) as info:
+        hook.get_job_status(1001, bk_biz_id=2)
+    assert bk.app.faults.served - served == 3
+    assert "Internal error" in str(info.value) and "code=1240002" in str(info.value)
+
+
+def test_retry_after_is_honoured(bk):
+    bk.app.faults.update(script=["throttle", "throttle"], retry_after=0.4)
+    hook = BlueKingJobHook("bk_job_default", retry_policy=RetryPolicy(initial_backoff=0.01, max_backoff=0.01))
+    started = time.monotonic()
+    hook.get_job_status(1001, bk_biz_id=2)
+    assert time.monotonic() - started >= 0.8
+
+
+def test_a_read_timeout_is_retried(bk, monkeypatch):
+    conn = dict(bk.connections()["bk_job_default"])
+    conn["extra"] = {**conn["extra"], "timeout": 1}
+    monkeypatch.setenv("AIRFLOW_CONN_BK_JOB_SLOW", json.dumps(conn))
+    bk.app.faults.update(script=["slow"], slow_seconds=1.5)
+    hook = BlueKingJobHook("bk_job_slow", retry_policy=FAST)
+    assert hook.get_job_status(1006, bk_biz_id=2).raw_status in (1, 2, 3)
+    assert bk.app.faults.injected.get("slow") == 1
