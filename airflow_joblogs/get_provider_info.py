@@ -85,6 +85,33 @@ CONNECTION_TYPES: list[dict[str, Any]] = [
             **_COMMON_FIELDS,
         },
     },
+    {
+        "connection-type": "qingcloud",
+        "hook-class-name": "airflow_joblogs.hooks.qingcloud.QingCloudHook",
+        "hook-name": "QingCloud",
+        "ui-field-behaviour": {
+            "hidden-fields": ["port", "schema"],
+            "relabeling": {
+                "host": "API host",
+                "login": "Access key id",
+                "password": "Secret access key",
+            },
+            "placeholders": {
+                "host": "https://api.qingcloud.com  (private cloud: its own API host)",
+                "login": "QYACCESSKEYIDEXAMPLE",
+                "password": "secret access key",
+                "extra": '{"zone": "pek3a"}',
+            },
+        },
+        "conn-fields": {
+            "zone": {
+                "label": "Zone",
+                "description": "The zone every call is made in (e.g. pek3, pek3a, sh1a, gd2); a task may override it.",
+                "schema": {"type": "string", "pattern": "^[a-z]{2,10}[0-9]{1,3}[a-z]{0,2}$"},
+            },
+            **_COMMON_FIELDS,
+        },
+    },
 ]
 
 
@@ -110,18 +137,28 @@ def get_provider_info() -> dict[str, Any]:
                 "how-to-guide": ["/docs/airflow-joblogs/blueking.rst"],
                 "tags": ["service"],
             },
+            {
+                "integration-name": "QingCloud AppCenter",
+                "external-doc-url": "https://docsv3.qingcloud.com/",
+                "how-to-guide": ["/docs/airflow-joblogs/qingcloud.rst"],
+                "tags": ["service"],
+            },
         ],
         "hooks": [
             {"integration-name": "Tencent BlueKing JOB", "python-modules": ["airflow_joblogs.hooks.blueking"]},
+            {"integration-name": "QingCloud AppCenter", "python-modules": ["airflow_joblogs.hooks.qingcloud"]},
         ],
         "sensors": [
             {"integration-name": "Tencent BlueKing JOB", "python-modules": ["airflow_joblogs.sensors.blueking"]},
+            {"integration-name": "QingCloud AppCenter", "python-modules": ["airflow_joblogs.sensors.qingcloud"]},
         ],
         "operators": [
             {"integration-name": "Tencent BlueKing JOB", "python-modules": ["airflow_joblogs.operators.blueking"]},
+            {"integration-name": "QingCloud AppCenter", "python-modules": ["airflow_joblogs.operators.qingcloud"]},
         ],
         "triggers": [
             {"integration-name": "Tencent BlueKing JOB", "python-modules": ["airflow_joblogs.triggers.blueking"]},
+            {"integration-name": "QingCloud AppCenter", "python-modules": ["airflow_joblogs.triggers.qingcloud"]},
         ],
         "connection-types": CONNECTION_TYPES,
     }

@@ -1,0 +1,426 @@
+"""QingCloud IaaS API emulator: ``DescribeClusterJobs`` and ``DescribeJobs`` with real signature v1 checks.
+
+Everything is served at ``/iaas/`` (GET with a query string, or a form-encoded POST), in zone ``pek3a``.
+A wrong signature or unknown access key gets ret_code 1200; a ``time_stamp`` more than ``max_skew``
+seconds off the emulator's clock gets 1300. Errors are HTTP 200 with ``{"ret_code": N, "message"}``, like
+the real API; the shared fault knobs inject 5100 (``error``) and 2500 (``throttle``) the same way.
+
+Catalogue (application ``app-tg3lbp0a``, newest first):
+
+================ ===================== ============== ================================================
+job              job_action            cluster        what it shows
+================ ===================== ============== ================================================
+j-resize0001     ResizeCluster         cl-chronus01   pending -> working -> failed (error_codes 2500)
+j-addnodes01     AddClusterNodes       cl-chronus01   pending -> working -> successful
+(``history``)    various               cl-chronus01   finished jobs, one an hour back in time; every
+                                                      seventh failed
+j-etkt94ebqra    CeaseResources        cl-xi3aoihf    the seed's record, verbatim (successful)
+================ ===================== ============== ================================================
+
+Application ``app-legacy01`` has one job, ``j-legacy0001``, in the undocumented status ``suspended``
+(for "an unknown status is not success" tests); ``app-0therown`` belongs to someone else (ret_code 1400).
+Jobs start their life when first listed and move on over a few seconds (``speed`` scales time).
+"""
+
+from __future__ import annotations
+
+import base64
+import calendar
+import hashlib
+import hmac
+import json
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from airflow_joblogs.emulators.base import EmulatorApp, Faults, JobClock, build_app
+
+ACCESS_KEY_ID = "QYACCESSKEYIDJOBLOGS"
+SECRET_ACCESS_KEY = "qingcloud-demo-secret-4b1d"  # the emulator's own test credential, not a real one
+ZONE = "pek3a"
+ZONES = ("pek3a", "pek3b", "sh1a", "gd2")
+APP_ID = "app-tg3lbp0a"
+CLUSTER_ID = "cl-chronus01"
+LEGACY_APP_ID = "app-legacy01"
+FOREIGN_APP_ID = "app-0therown"
+OWNER = "usr-joblogs1"
+STATUSES = ("pending", "working", "successful", "failed")
+MAX_LIMIT = 100
+_EPOCH = datetime(2026, 11, 22, 2, 0, 0, tzinfo=timezone.utc)
+_TIME = "%Y-%m-%dT%H:%M:%SZ"
+_HISTORY_ACTIONS = (
+    "RestartClusterService",
+    "UpdateClusterEnvironment",
+    "StopClusters",
+    "StartClusters",
+    "AddClusterNodes",
+    "DeleteClusterNodes",
+    "ResizeCluster",
+)
+
+#: the seed's example record, served unchanged
+SEED_JOB: dict[str, Any] = {
+    "status": "successful",
+    "job_id": "j-etkt94ebqra",
+    "directive": '{"sender":{"lang":"en","user_id":"system","console_id":"system","root_user_id":"system",'
+    '"role":"global_admin","privilege":10,"channel":"internal"},"zone":"pek3a","expires":"2018-03-04T05:38:58Z",'
+    '"action":"CeaseResources","clusters":["cl-xi3aoihf"],"resource_ids":["cl-xi3aoihf"]}',
+    "job_action": "CeaseResources",
+    "create_time": "2018-03-04T05:37:58Z",
+    "owner": "system",
+    "status_time": "2018-03-04T05:38:05Z",
+    "error_codes": "",
+    "resource_ids": "cl-xi3aoihf",
+    "resources": {"clusters": ["cl-xi3aoihf"]},
+    "extras": {},
+}
+
+
+@dataclass
+class ClusterJob:
+    job_id: str
+    app: str
+    cluster: str
+    job_action: str
+    #: seconds after the emulator's epoch (negative: in the past)
+    created: float
+    final: str = "successful"
+    error_codes: str = ""
+    #: None: finished before anyone looked; else seconds spent pending and working once first listed
+    pending: float | None = None
+    working: float = 0.0
+    directive_extra: dict[str, Any] = field(default_factory=dict)
+
+    def view(self, elapsed: float) -> tuple[str, float]:
+        """(status, status_time offset) after ``elapsed`` seconds of the job's life."""
+        if self.pending is None:
+            return self.final, self.created + 7
+        if elapsed < self.pending:
+            return "pending", self.created
+        if elapsed < self.pending + self.working:
+            return "working", self.created + self.pending
+        return self.final, self.created + self.pending + self.working
+
+
+def _stamp(offset: float) -> str:
+    return (_EPOCH + timedelta(seconds=offset)).strftime(_TIME)
+
+
+def _job_id(prefix: str, n: int) -> str:
+    digest = hashlib.sha256(f"{prefix}{n}".encode()).hexdigest()
+    return "j-" + "".join(c if c.isalpha() else "abcdefghij"[int(c)] for c in digest[:10])
+
+
+def catalogue(history: int = 45) -> list[ClusterJob]:
+    jobs = [
+        ClusterJob(
+            "j-resize0001",
+            APP_ID,
+            CLUSTER_ID,
+            "ResizeCluster",
+            created=120,
+            final="failed",
+            error_codes="2500",
+            pending=1.0,
+            working=2.0,
+            directive_extra={"node_role": "chronusdb", "cpu": 8, "memory": 32768},
+        ),
+        ClusterJob(
+            "j-addnodes01",
+            APP_ID,
+            CLUSTER_ID,
+            "AddClusterNodes",
+            created=60,
+            pending=1.0,
+            working=3.0,
+            directive_extra={"node_count": 2, "node_role": "chronusdb"},
+        ),
+        ClusterJob(
+            "j-legacy0001",
+            LEGACY_APP_ID,
+            "cl-legacy001",
+            "UpdateClusterEnvironment",
+            created=30,
+            final="suspended",
+            pending=0.0,
+            working=0.5,
+        ),
+        ClusterJob("j-foreign001", FOREIGN_APP_ID, "cl-foreign01", "StartClusters", created=-600),
+        ClusterJob(
+            SEED_JOB["job_id"],
+            APP_ID,
+            "cl-xi3aoihf",
+            "CeaseResources",
+            created=(datetime(2018, 3, 4, 5, 37, 58, tzinfo=timezone.utc) - _EPOCH).total_seconds(),
+        ),
+    ]
+    for n in range(1, history + 1):
+        failed = n % 7 == 0
+        jobs.append(
+            ClusterJob(
+                _job_id("history", n),
+                APP_ID,
+                CLUSTER_ID,
+                _HISTORY_ACTIONS[n % len(_HISTORY_ACTIONS)],
+                created=-3600.0 * n,
+                final="failed" if failed else "successful",
+                error_codes="5000" if failed else "",
+            )
+        )
+    return jobs
+
+
+# (job_id, job_action, resource_ids, create_time): plain IaaS jobs for DescribeJobs
+IAAS_JOBS = (
+    ("j-runinst0001", "RunInstances", "i-chronus1 i-chronus2", -7200),
+    ("j-mkvolume01", "CreateVolumes", "vol-chronus1", -7100),
+    ("j-attachvol1", "AttachVolumes", "vol-chronus1 i-chronus1", -7000),
+)
+
+
+def signature(secret: str, method: str, path: str, params: dict[str, str], digest: Any = hashlib.sha256) -> str:
+    """Recompute a request's signature v1 from what arrived (the server's side of the check)."""
+    pairs = sorted((k, v) for k, v in params.items() if k != "signature")
+    query = "&".join(quote(k, safe="") + "=" + quote(v, safe="-_~") for k, v in pairs)
+    mac = hmac.new(secret.encode(), f"{method}\n{path}\n{query}".encode(), digest)
+    return base64.b64encode(mac.digest()).decode()
+
+
+class QingCloudEmulator:
+    def __init__(
+        self, *, speed: float = 1.0, history: int = 45, max_skew: float = 60.0, faults: Faults | None = None
+    ) -> None:
+        self.jobs = catalogue(history)
+        self.clock = JobClock(speed)
+        self.faults = faults or Faults()
+        self.max_skew = max_skew
+        #: the parameters of recent requests as received (signature removed), newest last
+        self.received: deque[dict[str, str]] = deque(maxlen=500)
+
+    # -- helpers ------------------------------------------------------------------------------------------
+    @staticmethod
+    def fail(code: int, message: str) -> Response:
+        return JSONResponse({"ret_code": code, "message": message})
+
+    def record(self, job: ClusterJob) -> dict[str, Any]:
+        """The job as ``DescribeClusterJobs`` returns it, at this moment of its life."""
+        if job.job_id == SEED_JOB["job_id"]:
+            return dict(SEED_JOB)
+        status, status_time = job.view(self.clock.elapsed(job.job_id))
+        directive = {
+            "sender": {"lang": "en", "user_id": OWNER, "channel": "api"},
+            "zone": ZONE,
+            "expires": _stamp(job.created + 60),
+            "action": job.job_action,
+            "app_id": job.app,
+            "clusters": [job.cluster],
+            "resource_ids": [job.cluster],
+            **job.directive_extra,
+        }
+        return {
+            "status": status,
+            "job_id": job.job_id,
+            "directive": json.dumps(directive, separators=(",", ":")),
+            "job_action": job.job_action,
+            "create_time": _stamp(job.created),
+            "owner": OWNER,
+            "status_time": _stamp(status_time),
+            "error_codes": job.error_codes if status == "failed" else "",
+            "resource_ids": job.cluster,
+            "resources": {"clusters": [job.cluster]},
+            "extras": {},
+        }
+
+    # -- auth ---------------------------------------------------------------------------------------------
+    def verify(self, method: str, path: str, params: dict[str, str]) -> Response | None:
+        if params.get("access_key_id") != ACCESS_KEY_ID:
+            return self.fail(1200, "AuthFailure, access key not found or not active")
+        digests = {"HmacSHA256": hashlib.sha256, "HmacSHA1": hashlib.sha1}
+        digest = digests.get(params.get("signature_method", ""))
+        if digest is None or params.get("signature_version") != "1":
+            return self.fail(1200, "AuthFailure, signature_method must be HmacSHA256 and signature_version 1")
+        given = params.get("signature", "")
+        if not hmac.compare_digest(given, signature(SECRET_ACCESS_KEY, method, path, params, digest)):
+            return self.fail(1200, "AuthFailure, signature not matched")
+        try:
+            sent = calendar.timegm(time.strptime(params.get("time_stamp", ""), _TIME))
+        except ValueError:
+            return self.fail(1100, "ParameterError, time_stamp must look like 2026-01-31T12:00:00Z (UTC)")
+        if abs(time.time() - sent) > self.max_skew:
+            return self.fail(
+                1300, f"MessageExpired, time_stamp {params['time_stamp']} is more than {self.max_skew:.0f}s from now"
+            )
+        return None
+
+    # -- the API ----------------------------------------------------------------------------------------------
+    async def iaas(self, request: Request) -> Response:
+        if request.method == "POST":
+            items = [(k, v) for k, v in (await request.form()).multi_items() if isinstance(v, str)]
+        else:
+            items = list(request.query_params.multi_items())
+        params = dict(items)
+        if len(params) != len(items):
+            return self.fail(1100, "ParameterError, a parameter is given twice")
+        self.received.append({k: v for k, v in params.items() if k != "signature"})
+        denied = self.verify(request.method, request.url.path, params)
+        if denied:
+            return denied
+        zone = params.get("zone")
+        if not zone:
+            return self.fail(1100, "ParameterError, parameter zone should not be empty")
+        if zone not in ZONES:
+            return self.fail(1100, f"ParameterError, zone [{zone}] not found")
+        action = params.get("action")
+        if action == "DescribeClusterJobs":
+            return self.describe_cluster_jobs(params)
+        if action == "DescribeJobs":
+            return self.describe_jobs(params)
+        return self.fail(1100, f"ParameterError, action [{action}] is not supported")
+
+    @staticmethod
+    def _lists(params: dict[str, str], name: str) -> list[str]:
+        values = []
+        for n in range(1, MAX_LIMIT + 2):
+            value = params.get(f"{name}.{n}")
+            if value is None:
+                break
+            values.append(value)
+        return values
+
+    def _paging(self, params: dict[str, str]) -> tuple[tuple[int, int, list[str]] | None, Response | None]:
+        try:
+            offset = int(params.get("offset", 0))
+            limit = int(params.get("limit", 20))
+            verbose = int(params.get("verbose", 0))
+        except ValueError:
+            return None, self.fail(1100, "ParameterError, offset, limit and verbose must be integers")
+        if offset < 0 or not 1 <= limit <= MAX_LIMIT:
+            return None, self.fail(1100, f"ParameterError, offset must be >= 0 and limit between 1 and {MAX_LIMIT}")
+        if verbose not in (0, 1):
+            return None, self.fail(1100, "ParameterError, verbose must be 0")
+        statuses = self._lists(params, "status")
+        illegal = [s for s in statuses if s not in STATUSES]
+        if illegal:
+            return None, self.fail(1100, f"ParameterError, illegal status [{illegal[0]}]")
+        return (offset, limit, statuses), None
+
+    def describe_cluster_jobs(self, params: dict[str, str]) -> Response:
+        app, cluster = params.get("app"), params.get("cluster")
+        if not app and not cluster:
+            return self.fail(1100, "ParameterError, parameter app should not be empty")
+        page, error = self._paging(params)
+        if error:
+            return error
+        assert page is not None
+        offset, limit, statuses = page
+        scope = [j for j in self.jobs if params["zone"] == ZONE]
+        if app:
+            if app == FOREIGN_APP_ID:
+                return self.fail(1400, f"PermissionDenied, resource [{app}] does not belong to you")
+            scope = [j for j in scope if j.app == app]
+            if not scope:
+                return self.fail(2100, f"ResourceNotFound, resource [{app}] not found")
+        if cluster:
+            scope = [j for j in scope if j.cluster == cluster]
+            if not scope:
+                return self.fail(2100, f"ResourceNotFound, resource [{cluster}] not found")
+        ids = self._lists(params, "jobs")
+        if ids:
+            known = {j.job_id for j in scope}
+            missing = [i for i in ids if i not in known]
+            if missing:
+                return self.fail(2100, f"ResourceNotFound, resource [{missing[0]}] not found")
+            scope = [j for j in scope if j.job_id in ids]
+        records = [self.record(j) for j in sorted(scope, key=lambda j: (j.created, j.job_id))]
+        if params.get("reverse", "1") not in ("0", "false", "False"):
+            records.reverse()  # newest first, as the console and the SDK (reverse=True) show them
+        if statuses:
+            records = [r for r in records if r["status"] in statuses]
+        return JSONResponse(
+            {
+                "action": "DescribeClusterJobsResponse",
+                "total_count": len(records),
+                "job_set": records[offset : offset + limit],
+                "ret_code": 0,
+            }
+        )
+
+    def describe_jobs(self, params: dict[str, str]) -> Response:
+        page, error = self._paging(params)
+        if error:
+            return error
+        assert page is not None
+        offset, limit, statuses = page
+        records = []
+        if params["zone"] == ZONE:
+            for job_id, action, resources, created in IAAS_JOBS:
+                records.append(
+                    {
+                        "status": "successful",
+                        "job_id": job_id,
+                        "job_action": action,
+                        "create_time": _stamp(created),
+                        "owner": OWNER,
+                        "status_time": _stamp(created + 12),
+                        "error_codes": "",
+                        "resource_ids": resources,
+                        "directive": json.dumps({"action": action, "zone": ZONE}, separators=(",", ":")),
+                    }
+                )
+        records.reverse()
+        ids = self._lists(params, "jobs")
+        if ids:
+            missing = [i for i in ids if i not in {r["job_id"] for r in records}]
+            if missing:
+                return self.fail(2100, f"ResourceNotFound, resource [{missing[0]}] not found")
+            records = [r for r in records if r["job_id"] in ids]
+        if statuses:
+            records = [r for r in records if r["status"] in statuses]
+        if params.get("job_action"):
+            records = [r for r in records if r["job_action"] == params["job_action"]]
+        return JSONResponse(
+            {
+                "action": "DescribeJobsResponse",
+                "total_count": len(records),
+                "job_set": records[offset : offset + limit],
+                "ret_code": 0,
+            }
+        )
+
+    # -- app ----------------------------------------------------------------------------------------------
+    def connections(self, base_url: str) -> dict[str, dict[str, Any]]:
+        return {
+            "qingcloud_default": {
+                "conn_type": "qingcloud",
+                "host": base_url,
+                "login": ACCESS_KEY_ID,
+                "password": SECRET_ACCESS_KEY,
+                "extra": {"zone": ZONE, "allow_http": True},
+            }
+        }
+
+    def app(self) -> EmulatorApp:
+        return build_app(
+            "qingcloud",
+            [Route("/iaas/", self.iaas, methods=["GET", "POST"])],
+            self.faults,
+            self.clock,
+            error_response=lambda: (200, {"ret_code": 5100, "message": "ServerBusy, please retry later"}),
+            throttle_response=lambda: (
+                200,
+                {"ret_code": 2500, "message": "QuotaExceeded, too many requests, please slow down and retry"},
+            ),
+            connections=self.connections,
+        )
+
+
+def qingcloud_app(**kwargs: Any) -> EmulatorApp:
+    """The QingCloud emulator app (see :class:`QingCloudEmulator` for the knobs)."""
+    return QingCloudEmulator(**kwargs).app()
