@@ -142,3 +142,24 @@ def s3_bucket(s3_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         },
     )
     yield f"s3://aws_s3@{bucket}"
+
+
+@pytest.fixture(scope="session")
+def qc_server() -> Iterator[EmulatorServer]:
+    """The QingCloud emulator, fast clock (a cluster job finishes in about 0.2 s)."""
+    from airflow_joblogs.emulators.qingcloud import QingCloudEmulator
+
+    emulator = QingCloudEmulator(speed=20.0)
+    with EmulatorServer(emulator.app()) as server:
+        server.emulator = emulator  # type: ignore[attr-defined]
+        yield server
+
+
+@pytest.fixture
+def qc(qc_server: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[EmulatorServer]:
+    """The QingCloud emulator with clean faults and job clocks, and its connection set."""
+    qc_server.app.faults.clear()
+    qc_server.app.clock.reset()
+    set_connections(monkeypatch, qc_server.connections())
+    yield qc_server
+    qc_server.app.faults.clear()

@@ -1,0 +1,66 @@
+"""No credential reaches logs, XCom (manifests), exception texts or repr()."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from airflow_joblogs.emulators.blueking import APP_SECRET
+from airflow_joblogs.exceptions import JobFailedError, JobLogsError
+from airflow_joblogs.hooks.blueking import BlueKingJobHook
+from airflow_joblogs.http import RetryPolicy
+from airflow_joblogs.operators.blueking import BlueKingJobLogOperator
+from airflow_joblogs.sensors.blueking import BlueKingJobSensor
+
+TOKEN = "bk-token-9d2e41c7"
+
+
+@pytest.fixture
+def token_connection(bk, monkeypatch):
+    conn = json.loads(json.dumps(bk.connections()["bk_job_default"]))
+    conn["extra"].update(bk_token=TOKEN, access_token="oauth-" + TOKEN)
+    monkeypatch.setenv("AIRFLOW_CONN_BK_JOB_DEFAULT", json.dumps(conn))
+    return conn
+
+
+@pytest.mark.parametrize("conn_id", ["bk_job_default", "bk_job_esb"])
+def test_secrets_absent_everywhere(bk, token_connection, capfd, caplog, tmp_path, conn_id):
+    caplog.set_level(logging.DEBUG)
+    bk.app.faults.update(script=["error", "throttle", "drop"], retry_after=0.01)
+    hook = BlueKingJobHook(conn_id, retry_policy=RetryPolicy(initial_backoff=0.01, max_backoff=0.02))
+    texts = [repr(hook), repr(hook.api), repr(hook.api.auth), str(hook.api.__dict__.get("auth"))]
+    failures: list[str] = []
+    try:
+        BlueKingJobSensor(
+            task_id="s",
+            job_instance_id=1002,
+            bk_biz_id=2,
+            bk_job_conn_id=conn_id,
+            poke_interval=0.05,
+            timeout=20,
+            stream_logs=True,
+            mode="poke",
+        ).execute({})
+    except JobFailedError as exc:
+        failures.append(str(exc))
+    manifest = BlueKingJobLogOperator(
+        task_id="o", job_instance_id=1002, bk_biz_id=2, bk_job_conn_id=conn_id, destination=None
+    ).execute({})
+    bad = json.loads(json.dumps(bk.connections()[conn_id]))
+    bad["password"] = APP_SECRET + "-wrong"
+    import os
+
+    os.environ["AIRFLOW_CONN_BK_JOB_BAD"] = json.dumps(bad)
+    try:
+        BlueKingJobHook("bk_job_bad").get_job_status(1001, bk_biz_id=2)
+    except JobLogsError as exc:
+        failures.append(str(exc) + repr(exc) + repr(exc.__dict__))
+    finally:
+        del os.environ["AIRFLOW_CONN_BK_JOB_BAD"]
+    out, err = capfd.readouterr()
+    haystack = "\n".join([*texts, *failures, json.dumps(manifest), out, err, caplog.text])
+    assert failures and "job_fail exit=2" in haystack, "the run produced the logs being scanned"
+    for secret in (APP_SECRET, TOKEN):
+        assert secret not in haystack
