@@ -163,3 +163,23 @@ def qc(qc_server: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[E
     set_connections(monkeypatch, qc_server.connections())
     yield qc_server
     qc_server.app.faults.clear()
+
+
+@pytest.fixture(scope="session")
+def cb_server() -> Iterator[EmulatorServer]:
+    """The CodeArts Build emulator, fast clock (a 4-action build finishes in about 0.2 s), a 1 MiB large log."""
+    from airflow_joblogs.emulators.codearts import CodeArtsEmulator
+
+    emulator = CodeArtsEmulator(speed=20.0, large_log_bytes=1 << 20, seed=7)
+    with EmulatorServer(emulator.app()) as server:
+        server.emulator = emulator  # type: ignore[attr-defined]
+        yield server
+
+
+@pytest.fixture
+def cb(cb_server: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[EmulatorServer]:
+    """The CodeArts Build emulator with clean knobs, clocks and tokens, and its connections set."""
+    cb_server.emulator.reset()  # type: ignore[attr-defined]
+    set_connections(monkeypatch, cb_server.connections())
+    yield cb_server
+    cb_server.emulator.reset()  # type: ignore[attr-defined]
