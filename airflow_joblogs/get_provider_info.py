@@ -112,6 +112,63 @@ CONNECTION_TYPES: list[dict[str, Any]] = [
             **_COMMON_FIELDS,
         },
     },
+    {
+        "connection-type": "codearts_build",
+        "hook-class-name": "airflow_joblogs.hooks.codearts.CodeArtsBuildHook",
+        "hook-name": "Huawei Cloud CodeArts Build",
+        "ui-field-behaviour": {
+            "hidden-fields": ["port", "schema"],
+            "relabeling": {
+                "host": "Endpoint (optional, overrides the region's)",
+                "login": "Access key (AK) or IAM user name",
+                "password": "Secret key (SK) or IAM user password",
+            },
+            "placeholders": {
+                "host": "https://cloudbuild-ext.cn-north-4.myhuaweicloud.com  (leave empty: derived from the region)",
+                "login": "HPUAEXAMPLEACCESSKEY",
+                "password": "secret key, or the IAM user's password",
+                "extra": '{"region": "cn-north-4", "project_id": "0123456789abcdef0123456789abcdef"}',
+            },
+        },
+        "conn-fields": {
+            "region": {
+                "label": "Region",
+                "description": "e.g. cn-north-4, ap-southeast-3, eu-west-101; the endpoint and the IAM endpoint derive from it.",
+                "schema": {"type": ["string", "null"], "pattern": "^[a-z]{2}-[a-z]+-[0-9]+$"},
+            },
+            "project_id": {
+                "label": "Project id",
+                "description": "The region's project id (32 characters): sent as X-Project-Id, and the IAM token's scope.",
+                "schema": {"type": ["string", "null"], "pattern": "^[A-Za-z0-9]{32}$"},
+            },
+            "auth_type": {
+                "label": "Authentication",
+                "description": "aksk: sign with the AK/SK in login/password; token: send the IAM token below; password: get a token with the IAM user in login/password (and the account below). Default: aksk, or token / password when their field is set.",
+                "schema": {"type": ["string", "null"], "enum": ["aksk", "token", "password", None]},
+            },
+            "security_token": {
+                "label": "Security token",
+                "description": "For temporary AK/SK (sent as X-Security-Token).",
+                "schema": {"type": ["string", "null"], "format": "password"},
+            },
+            "iam_token": {
+                "label": "IAM token",
+                "description": "A project-scoped IAM token (X-Subject-Token of POST /v3/auth/tokens); it expires after 24 hours.",
+                "schema": {"type": ["string", "null"], "format": "password"},
+            },
+            "domain_name": {
+                "label": "Account (domain) name",
+                "description": "The account the IAM user belongs to (auth_type password).",
+                "schema": {"type": ["string", "null"]},
+            },
+            "iam_endpoint": {
+                "label": "IAM endpoint",
+                "description": "Overrides https://iam.{region}.myhuaweicloud.com (auth_type password).",
+                "schema": {"type": ["string", "null"]},
+            },
+            **_COMMON_FIELDS,
+        },
+    },
 ]
 
 
@@ -143,22 +200,32 @@ def get_provider_info() -> dict[str, Any]:
                 "how-to-guide": ["/docs/airflow-joblogs/qingcloud.rst"],
                 "tags": ["service"],
             },
+            {
+                "integration-name": "Huawei Cloud CodeArts Build",
+                "external-doc-url": "https://support.huaweicloud.com/intl/en-us/api-codeci/",
+                "how-to-guide": ["/docs/airflow-joblogs/codearts.rst"],
+                "tags": ["service"],
+            },
         ],
         "hooks": [
             {"integration-name": "Tencent BlueKing JOB", "python-modules": ["airflow_joblogs.hooks.blueking"]},
             {"integration-name": "QingCloud AppCenter", "python-modules": ["airflow_joblogs.hooks.qingcloud"]},
+            {"integration-name": "Huawei Cloud CodeArts Build", "python-modules": ["airflow_joblogs.hooks.codearts"]},
         ],
         "sensors": [
             {"integration-name": "Tencent BlueKing JOB", "python-modules": ["airflow_joblogs.sensors.blueking"]},
             {"integration-name": "QingCloud AppCenter", "python-modules": ["airflow_joblogs.sensors.qingcloud"]},
+            {"integration-name": "Huawei Cloud CodeArts Build", "python-modules": ["airflow_joblogs.sensors.codearts"]},
         ],
         "operators": [
             {"integration-name": "Tencent BlueKing JOB", "python-modules": ["airflow_joblogs.operators.blueking"]},
             {"integration-name": "QingCloud AppCenter", "python-modules": ["airflow_joblogs.operators.qingcloud"]},
+            {"integration-name": "Huawei Cloud CodeArts Build", "python-modules": ["airflow_joblogs.operators.codearts"]},
         ],
         "triggers": [
             {"integration-name": "Tencent BlueKing JOB", "python-modules": ["airflow_joblogs.triggers.blueking"]},
             {"integration-name": "QingCloud AppCenter", "python-modules": ["airflow_joblogs.triggers.qingcloud"]},
+            {"integration-name": "Huawei Cloud CodeArts Build", "python-modules": ["airflow_joblogs.triggers.codearts"]},
         ],
         "connection-types": CONNECTION_TYPES,
     }

@@ -9,6 +9,7 @@ from airflow_joblogs._imports import import_string
 #: service name -> dotted path of a factory taking keyword knobs (speed, faults ...) and returning an EmulatorApp
 EMULATORS: dict[str, str] = {
     "blueking": "airflow_joblogs.emulators.blueking.blueking_app",
+    "codearts": "airflow_joblogs.emulators.codearts.codearts_app",
     "qingcloud": "airflow_joblogs.emulators.qingcloud.qingcloud_app",
 }
 
