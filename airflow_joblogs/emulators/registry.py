@@ -11,6 +11,7 @@ EMULATORS: dict[str, str] = {
     "blueking": "airflow_joblogs.emulators.blueking.blueking_app",
     "codearts": "airflow_joblogs.emulators.codearts.codearts_app",
     "qingcloud": "airflow_joblogs.emulators.qingcloud.qingcloud_app",
+    "mgn": "airflow_joblogs.emulators.mgn.mgn_app",
 }
 
 

@@ -1,0 +1,709 @@
+"""AWS Application Migration Service (MGN): job status and job log items through boto3.
+
+MGN is reached with the Amazon provider's :class:`AwsBaseHook` (``client_type="mgn"``) and the user's ``aws``
+connection, so every way the Amazon provider authenticates (keys, profiles, assumed roles, web identity) works.
+It does not use the provider's HTTP :class:`~airflow_joblogs.http.ServiceClient`: botocore signs, retries
+(standard mode, a bounded number of attempts) and paginates. Botocore errors are translated into the provider's
+exception hierarchy, so the shared sensor, trigger and operator handle them like any other service's.
+
+Needs the extra ``airflow-joblogs[amazon]``.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import contextmanager
+from functools import cached_property
+from typing import Any
+
+from airflow_joblogs.exceptions import (
+    AuthenticationError,
+    InvalidParameterError,
+    JobLogsError,
+    NotFoundError,
+    PermissionDeniedError,
+    RemoteValidationError,
+    TransientError,
+)
+from airflow_joblogs.hooks.base import log_tail_chunk, mask
+from airflow_joblogs.models import FailedUnit, JobState, JobStatus, LogChunk
+
+INSTALL_HINT = (
+    "AWS Application Migration Service support needs the Amazon provider (boto3, aiobotocore): "
+    "pip install 'airflow-joblogs[amazon]'"
+)
+
+try:
+    import botocore.exceptions
+    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+    from botocore.config import Config
+except ImportError as exc:  # pragma: no cover - exercised in a subprocess that hides the provider
+    raise ImportError(f"{INSTALL_HINT} ({exc})") from exc
+
+SERVICE = "AWS MGN"
+JOB_STATUSES = ("PENDING", "STARTED", "COMPLETED")
+LAUNCH_STATUSES = ("PENDING", "IN_PROGRESS", "LAUNCHED", "FAILED", "TERMINATED")
+
+#: the sensor's vocabulary: MGN's job status, with COMPLETED split by the success rules
+PENDING = "PENDING"
+STARTED = "STARTED"
+#: the job completed and every rule holds (see :func:`evaluate_job`)
+COMPLETED = "COMPLETED"
+#: the job completed but a server failed, fell short of its target status, or a failure event was logged
+FAILED = "FAILED"
+#: the job completed; ``require_post_launch_success`` waits for the post-launch actions to finish
+POST_LAUNCH_IN_PROGRESS = "POST_LAUNCH_IN_PROGRESS"
+STATUSES = (PENDING, STARTED, POST_LAUNCH_IN_PROGRESS, COMPLETED, FAILED)
+SUCCESS_STATUSES = frozenset({COMPLETED})
+FAILURE_STATUSES = frozenset({FAILED})
+_STATE_OF = {
+    PENDING: JobState.PENDING,
+    STARTED: JobState.RUNNING,
+    POST_LAUNCH_IN_PROGRESS: JobState.RUNNING,
+    COMPLETED: JobState.SUCCESS,
+    FAILED: JobState.FAILED,
+}
+
+#: the launchStatus every participating server must reach, by job type
+TARGET_LAUNCH_STATUS = {"LAUNCH": "LAUNCHED", "TERMINATE": "TERMINATED"}
+#: log events that mean failure (besides every ``*_FAIL``)
+FAILURE_EVENTS = frozenset({"LAUNCH_FAILED", "JOB_CANCEL"})
+
+_JOB_ID = re.compile(r"^mgnjob-[0-9a-zA-Z]{17}$")
+_ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
+#: the most log items MGN returns per call, used when tailing so a short job log costs one call
+MAX_PAGE_SIZE = 1000
+DEFAULT_MAX_ATTEMPTS = 6
+#: how much of a server's rawError the status summary (a trigger event) carries; failure reports carry it whole
+_SUMMARY_ERROR_CHARS = 500
+_OPERATIONS = ("DescribeJobs", "DescribeJobLogItems")
+#: set on a parsed response whose 200 body was empty or not a JSON object (a cut-off body)
+_INCOMPLETE = "AirflowJobLogsIncompleteBody"
+
+_AUTH_CODES = frozenset(
+    {
+        "UnrecognizedClientException",
+        "InvalidSignatureException",
+        "IncompleteSignatureException",
+        "MissingAuthenticationTokenException",
+        "ExpiredTokenException",
+        "InvalidClientTokenId",
+        "SignatureDoesNotMatch",
+    }
+)
+_TRANSIENT_CODES = frozenset(
+    {"ThrottlingException", "InternalServerException", "ServiceUnavailableException", "RequestTimeoutException"}
+)
+_VALIDATION_CODES = frozenset({"ValidationException", "UninitializedAccountException", "ConflictException"})
+
+
+# -- validation (before any network call) ---------------------------------------------------------------
+def validate_job_id(job_id: Any) -> str:
+    if not isinstance(job_id, str) or not _JOB_ID.match(job_id):
+        raise InvalidParameterError(
+            "job_id", f"{job_id!r} is not an MGN job id", "'mgnjob-' followed by 17 letters or digits"
+        )
+    return job_id
+
+
+def validate_account_id(account_id: Any) -> str | None:
+    if account_id in (None, ""):
+        return None
+    if not isinstance(account_id, str) or not _ACCOUNT_ID.match(account_id):
+        raise InvalidParameterError("account_id", f"{account_id!r} is not an AWS account id", "a string of 12 digits")
+    return account_id
+
+
+def validate_max_results(max_results: Any) -> int | None:
+    if max_results is None:
+        return None
+    if isinstance(max_results, bool) or not isinstance(max_results, int) or not 1 <= max_results <= 1000:
+        raise InvalidParameterError("max_results", f"{max_results!r} is out of range", "an integer from 1 to 1000")
+    return max_results
+
+
+def job_ref(job_id: Any, account_id: Any = None, require_post_launch_success: bool = False) -> dict[str, Any]:
+    """Validate and normalize a job reference: ``{job_id, account_id?, require_post_launch_success}``."""
+    if not isinstance(require_post_launch_success, bool):
+        raise InvalidParameterError(
+            "require_post_launch_success", f"{require_post_launch_success!r} is not a boolean", "True, False"
+        )
+    ref: dict[str, Any] = {"job_id": validate_job_id(job_id)}
+    account = validate_account_id(account_id)
+    if account:
+        ref["account_id"] = account
+    ref["require_post_launch_success"] = require_post_launch_success
+    return ref
+
+
+# -- readable lines ---------------------------------------------------------------------------------------
+def render_item(item: dict[str, Any]) -> str:
+    """One log item as a line: ``logDateTime  event  sourceServerID  attempt n/m  [conversion/target]  rawError``.
+
+    ``rawError`` is kept whole (it may span several lines).
+    """
+    data = item.get("eventData") or {}
+    parts = [str(item.get("logDateTime", "-")), str(item.get("event", "-")), str(data.get("sourceServerID") or "-")]
+    if data.get("attemptCount") is not None:
+        parts.append(f"attempt {data['attemptCount']}/{data.get('maxAttemptsCount', '?')}")
+    if data.get("conversionServerID"):
+        parts.append(f"conversion server {data['conversionServerID']}")
+    if data.get("targetInstanceID"):
+        parts.append(f"target instance {data['targetInstanceID']}")
+    if data.get("rawError"):
+        parts.append(str(data["rawError"]))
+    return "  ".join(parts)
+
+
+def _server_of(item: dict[str, Any]) -> str | None:
+    return (item.get("eventData") or {}).get("sourceServerID")
+
+
+def is_failure_event(event: Any) -> bool:
+    return isinstance(event, str) and (event.endswith("_FAIL") or event in FAILURE_EVENTS)
+
+
+# -- the success rules ------------------------------------------------------------------------------------------
+def _post_launch_actions(server: dict[str, Any]) -> list[dict[str, Any]]:
+    return list((server.get("postLaunchActionsStatus") or {}).get("postLaunchActionsLaunchStatusList") or [])
+
+
+def _required(action: dict[str, Any]) -> bool:
+    # an action explicitly marked as not required for cutover may fail without failing the gate
+    return (action.get("ssmDocument") or {}).get("mustSucceedForCutover") is not False
+
+
+def _action_name(action: dict[str, Any]) -> str:
+    document = action.get("ssmDocument") or {}
+    return str(document.get("actionName") or document.get("ssmDocumentName") or action.get("executionID") or "?")
+
+
+def _cap(text: str, limit: int | None) -> str:
+    if limit is None or len(text) <= limit:
+        return text
+    return text[:limit] + f"... [{len(text) - limit} more characters]"
+
+
+def failed_units(
+    job: dict[str, Any],
+    items: Iterable[dict[str, Any]],
+    *,
+    require_post_launch_success: bool = False,
+    tail_lines: int = 0,
+    error_chars: int | None = None,
+) -> list[FailedUnit]:
+    """What failed in a completed job: servers (with the last event of each kind of failure and its
+    ``rawError``), a cancellation, and (when required) post-launch actions; ``tail_lines`` last log lines each."""
+    target = TARGET_LAUNCH_STATUS.get(str(job.get("type")), "LAUNCHED")
+    servers = {s.get("sourceServerID"): s for s in job.get("participatingServers") or []}
+    history: dict[str | None, list[dict[str, Any]]] = {}
+    #: per server (None: the job itself), the last item of each failure event, in order of last occurrence
+    failures: dict[str | None, dict[str, dict[str, Any]]] = {}
+    for item in items:
+        key = _server_of(item)
+        if tail_lines:
+            lines = history.setdefault(key, [])
+            lines.append(item)
+            del lines[:-tail_lines]
+        if is_failure_event(item.get("event")):
+            seen = failures.setdefault(key, {})
+            seen.pop(str(item.get("event")), None)
+            seen[str(item.get("event"))] = item
+
+    def tail(key: str | None) -> str:
+        return "\n".join(render_item(i) for i in history.get(key, [])) if tail_lines else ""
+
+    units: list[FailedUnit] = []
+    if None in failures:
+        events = failures[None]
+        what = "the job was cancelled" if "JOB_CANCEL" in events else "the job logged a failure"
+        when = ", ".join(f"{name} at {item.get('logDateTime')}" for name, item in events.items())
+        units.append(FailedUnit(name="job", reason=f"{what} ({when})", log_tail=tail(None)))
+    for server_id in [*servers, *(k for k in failures if k is not None and k not in servers)]:
+        server = servers.get(server_id) or {}
+        status = server.get("launchStatus")
+        reasons = []
+        if status is not None and status != target:
+            reasons.append(f"launchStatus {status} (expected {target})")
+        for name, item in failures.get(server_id, {}).items():
+            data = item.get("eventData") or {}
+            text = name
+            if data.get("attemptCount") is not None:
+                text += f" (attempt {data['attemptCount']}/{data.get('maxAttemptsCount', '?')})"
+            if data.get("rawError"):
+                text += f": {_cap(str(data['rawError']), error_chars)}"
+            reasons.append(text)
+        if reasons:
+            units.append(
+                FailedUnit(name=f"source server {server_id}", reason="; ".join(reasons), log_tail=tail(server_id))
+            )
+        if require_post_launch_success:
+            for action in _post_launch_actions(server):
+                if action.get("executionStatus") == "FAILED" and _required(action):
+                    reason = "post-launch action FAILED"
+                    if action.get("failureReason"):
+                        reason += f": {_cap(str(action['failureReason']), error_chars)}"
+                    units.append(
+                        FailedUnit(
+                            name=f"source server {server_id} post-launch action {_action_name(action)!r}",
+                            reason=reason,
+                            log_tail=tail(server_id),
+                        )
+                    )
+    return units
+
+
+def _post_launch_pending(job: dict[str, Any]) -> list[str]:
+    """Launched servers whose required post-launch actions have not all finished (or not started)."""
+    waiting = []
+    for server in job.get("participatingServers") or []:
+        if server.get("launchStatus") != "LAUNCHED":
+            continue
+        actions = [a for a in _post_launch_actions(server) if _required(a)]
+        if not actions or any(a.get("executionStatus") not in ("SUCCESS", "FAILED") for a in actions):
+            waiting.append(str(server.get("sourceServerID")))
+    return waiting
+
+
+def evaluate_job(
+    job: dict[str, Any], items: Iterable[dict[str, Any]] | None, *, require_post_launch_success: bool = False
+) -> JobStatus:
+    """The job's :class:`JobStatus` under the success rules.
+
+    PENDING and STARTED are still running. A COMPLETED job succeeded only if every participating server reached
+    ``LAUNCHED`` (LAUNCH jobs) or ``TERMINATED`` (TERMINATE jobs) and the log (``items``, read only for a
+    completed job) holds no ``*_FAIL``, ``LAUNCH_FAILED`` or ``JOB_CANCEL`` event; otherwise it is ``FAILED``.
+    With ``require_post_launch_success`` a completed LAUNCH job also waits
+    (``POST_LAUNCH_IN_PROGRESS``) until every launched server's post-launch actions have finished, and a
+    FAILED action (unless its document says ``mustSucceedForCutover: false``) is a failure.
+    """
+    status = str(job.get("status"))
+    servers = job.get("participatingServers") or []
+    counts: dict[str, int] = {}
+    for server in servers:
+        counts[str(server.get("launchStatus"))] = counts.get(str(server.get("launchStatus")), 0) + 1
+    detail = {
+        "job_status": status,
+        "type": job.get("type"),
+        "initiatedBy": job.get("initiatedBy"),
+        "creationDateTime": job.get("creationDateTime"),
+        "endDateTime": job.get("endDateTime"),
+        "launch_status_counts": counts,
+    }
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no servers"
+    verdict = status if status in (PENDING, STARTED) else None
+    failures: list[FailedUnit] = []
+    if status == "COMPLETED":
+        failures = failed_units(
+            job,
+            items or (),
+            require_post_launch_success=require_post_launch_success,
+            error_chars=_SUMMARY_ERROR_CHARS,
+        )
+        if failures:
+            verdict = FAILED
+        elif require_post_launch_success and job.get("type") == "LAUNCH" and _post_launch_pending(job):
+            verdict = POST_LAUNCH_IN_PROGRESS
+            detail["post_launch_waiting"] = _post_launch_pending(job)[:50]
+        else:
+            verdict = COMPLETED
+    message = f"job status {status}; servers: {summary}"
+    if verdict == POST_LAUNCH_IN_PROGRESS:
+        message += "; waiting for post-launch actions"
+    return JobStatus(
+        service=SERVICE,
+        job_id=str(job.get("jobID")),
+        state=_STATE_OF.get(verdict, JobState.UNKNOWN) if verdict else JobState.UNKNOWN,
+        raw_status=verdict if verdict else status,
+        name=" ".join(str(job[k]) for k in ("type", "initiatedBy") if job.get(k)),
+        message=message,
+        failures=tuple(failures),
+        detail=detail,
+    )
+
+
+# -- errors -------------------------------------------------------------------------------------------------------
+def _retry_after(headers: dict[str, Any]) -> float | None:
+    try:
+        return max(0.0, float(headers.get("retry-after")))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+
+
+def translate_error(exc: Exception, operation: str = "") -> Exception:
+    """The provider's exception for a botocore error (the original stays as ``__cause__``)."""
+    where = f"{operation}: " if operation else ""
+    if isinstance(exc, botocore.exceptions.ClientError):
+        response: dict[str, Any] = exc.response or {}
+        error = response.get("Error") or {}
+        meta = response.get("ResponseMetadata") or {}
+        code = str(error.get("Code") or "")
+        status = meta.get("HTTPStatusCode")
+        message = str(error.get("Message") or code or "request failed")
+        if code == "ValidationException":
+            fields = [
+                f"{f.get('name')}: {f.get('message')}" for f in response.get("fieldList") or [] if isinstance(f, dict)
+            ]
+            reason = response.get("reason")
+            message += "".join(f" [{part}]" for part in ([str(reason)] if reason else []) + fields)
+        kwargs: dict[str, Any] = {
+            "service": SERVICE,
+            "code": code,
+            "status_code": status,
+            "request_id": meta.get("RequestId"),
+            "retry_after": _retry_after(meta.get("HTTPHeaders") or {}),
+        }
+        text = where + message
+        if code in _TRANSIENT_CODES or status == 429 or (isinstance(status, int) and status >= 500):
+            return TransientError(text + f" (gave up after {meta.get('RetryAttempts', 0) + 1} attempts)", **kwargs)
+        if code in _AUTH_CODES:
+            return AuthenticationError(text, **kwargs)
+        if code == "AccessDeniedException" or status == 403:
+            return PermissionDeniedError(text, **kwargs)
+        if code == "ResourceNotFoundException" or status == 404:
+            return NotFoundError(text, **kwargs)
+        if code in _VALIDATION_CODES or status == 400:
+            return RemoteValidationError(text, **kwargs)
+        return JobLogsError(text, **kwargs)
+    if isinstance(exc, botocore.exceptions.ParamValidationError):
+        return InvalidParameterError("request", str(exc))
+    if isinstance(exc, botocore.exceptions.NoRegionError):
+        return InvalidParameterError("region_name", "no AWS region: set region_name in the aws connection's extra")
+    if isinstance(exc, (botocore.exceptions.NoCredentialsError, botocore.exceptions.PartialCredentialsError)):
+        return AuthenticationError(where + f"no usable AWS credentials ({type(exc).__name__})", service=SERVICE)
+    if isinstance(exc, (botocore.exceptions.ConnectionError, botocore.exceptions.HTTPClientError)):
+        return TransientError(where + f"{type(exc).__name__}: {exc}", service=SERVICE)
+    return JobLogsError(where + f"{type(exc).__name__}: {exc}", service=SERVICE)
+
+
+@contextmanager
+def aws_errors(operation: str = "") -> Iterator[None]:
+    """Translate botocore errors raised inside the block (sync or async code) into the provider's exceptions."""
+    try:
+        yield
+    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+        raise translate_error(exc, operation) from exc
+
+
+# -- a cut-off 200 body is retried like a 5xx by botocore's own retry loop --------------------------------------------
+def _mark_incomplete_body(
+    response_dict: dict[str, Any], customized_response_dict: dict[str, Any], operation_model: Any, **_: Any
+) -> None:
+    # botocore parses an empty or cut-off JSON body as an empty result: a silently short page
+    if operation_model.name not in _OPERATIONS or response_dict.get("status_code") != 200:
+        return
+    try:
+        complete = isinstance(json.loads(response_dict.get("body") or b""), dict)
+    except ValueError:
+        complete = False
+    if not complete:
+        customized_response_dict[_INCOMPLETE] = True
+
+
+class _RetryIncompleteBody:
+    """A ``needs-retry`` handler: ask again for a response whose body was cut, within the client's attempts."""
+
+    def __init__(self, total_attempts: int) -> None:
+        self.total_attempts = total_attempts
+
+    def __call__(self, attempts: int, response: Any = None, operation: Any = None, **_: Any) -> float | None:
+        if response is None or getattr(operation, "name", None) not in _OPERATIONS:
+            return None
+        parsed = response[1] if isinstance(response, tuple) and len(response) > 1 else {}
+        if isinstance(parsed, dict) and parsed.get(_INCOMPLETE) and attempts < self.total_attempts:
+            return random.uniform(0, min(20.0, 0.05 * 2 ** (attempts - 1)))  # botocore's backoff for 5xx
+        return None
+
+
+def _install_guards(client: Any) -> Any:
+    total = (client.meta.config.retries or {}).get("total_max_attempts", DEFAULT_MAX_ATTEMPTS)
+    client.meta.events.register("before-parse.mgn", _mark_incomplete_body)
+    client.meta.events.register("needs-retry.mgn", _RetryIncompleteBody(int(total)))
+    return client
+
+
+def _page_items(page: dict[str, Any], operation: str) -> list[dict[str, Any]]:
+    if page.get(_INCOMPLETE):
+        raise TransientError(f"{operation}: the response body was cut off (gave up after retries)", service=SERVICE)
+    return list(page.get("items") or [])
+
+
+class MgnHook(AwsBaseHook):
+    """Talk to AWS Application Migration Service through boto3 (sync) and aiobotocore (async, triggers).
+
+    Raw methods return MGN's data unchanged (:meth:`describe_job`, :meth:`describe_job_log_items`); the
+    normalized layer (:meth:`get_job_status`, :meth:`iter_log_chunks` and the ``*_from_ref`` methods) is what
+    the sensor, trigger and log operator use.
+
+    :param conn_id: the ``aws`` connection (same as ``aws_conn_id``; the shared sensor and trigger pass this).
+    :param aws_conn_id: the ``aws`` connection, default ``aws_default``; ``None`` uses boto3's default
+        credential chain. ``endpoint_url`` and ``region_name`` in its extra are honoured.
+    :param max_attempts: attempts per request (botocore standard retry mode: throttling, 5xx, connection
+        errors), 1-20, default 6. The connection's ``config_kwargs.retries`` overrides it.
+    :param region_name, verify, config: as for :class:`AwsBaseHook`.
+    """
+
+    default_conn_name = "aws_default"
+
+    def __init__(
+        self,
+        conn_id: str | None = None,
+        *,
+        aws_conn_id: str | None = AwsBaseHook.default_conn_name,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        **kwargs: Any,
+    ) -> None:
+        if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or not 1 <= max_attempts <= 20:
+            raise InvalidParameterError("max_attempts", f"{max_attempts!r} must be an integer from 1 to 20")
+        kwargs["client_type"] = "mgn"
+        super().__init__(aws_conn_id=conn_id or aws_conn_id, **kwargs)
+        self.max_attempts = max_attempts
+        self._aclient: Any = None
+        self._aclient_context: Any = None
+
+    def __repr__(self) -> str:
+        return f"MgnHook(aws_conn_id={self.aws_conn_id!r})"
+
+    @property
+    def conn_id(self) -> str | None:
+        return self.aws_conn_id
+
+    @property
+    def config(self) -> Config:
+        """botocore's standard retry mode with ``max_attempts``, under whatever the connection or caller set."""
+        default = Config(retries={"mode": "standard", "total_max_attempts": self.max_attempts})
+        configured = self.conn_config.botocore_config
+        return default.merge(configured) if configured is not None else default
+
+    # -- clients ----------------------------------------------------------------------------------------------
+    def _register_secrets(self) -> None:
+        conn = self.conn_config
+        mask(conn.aws_secret_access_key, conn.aws_session_token)
+
+    @cached_property
+    def client(self) -> Any:
+        """The boto3 ``mgn`` client (created once, from a synchronous connection lookup)."""
+        with aws_errors():
+            self._register_secrets()
+            try:
+                return _install_guards(self.conn)
+            except ValueError as exc:  # botocore's "Invalid endpoint: ..."
+                raise InvalidParameterError("endpoint_url", str(exc)) from None
+
+    async def aget_client(self) -> Any:
+        """The aiobotocore ``mgn`` client, shared by every async call of this hook until :meth:`aclose`.
+
+        The connection lookup and client creation run in a worker thread (the Amazon provider's
+        ``get_async_conn``), so the event loop is never blocked.
+        """
+        if self._aclient is None:
+            with aws_errors():
+                context = await self.get_async_conn()
+                client = await context.__aenter__()
+            self._register_secrets()
+            self._aclient_context, self._aclient = context, _install_guards(client)
+        return self._aclient
+
+    def close(self) -> None:
+        if "client" in self.__dict__:
+            self.__dict__.pop("client").close()
+
+    async def aclose(self) -> None:
+        if self._aclient_context is not None:
+            context, self._aclient_context, self._aclient = self._aclient_context, None, None
+            await context.__aexit__(None, None, None)
+
+    def __enter__(self) -> MgnHook:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- raw API (MGN's data unchanged) -----------------------------------------------------------------------
+    @staticmethod
+    def _log_items_args(job_id: Any, account_id: Any, max_results: Any) -> dict[str, Any]:
+        args: dict[str, Any] = {"jobID": validate_job_id(job_id)}
+        account = validate_account_id(account_id)
+        if account:
+            args["accountID"] = account
+        size = validate_max_results(max_results)
+        if size:
+            args["PaginationConfig"] = {"PageSize": size}
+        return args
+
+    @staticmethod
+    def _describe_args(job_id: Any, account_id: Any) -> dict[str, Any]:
+        args: dict[str, Any] = {"filters": {"jobIDs": [validate_job_id(job_id)]}}
+        account = validate_account_id(account_id)
+        if account:
+            args["accountID"] = account
+        return args
+
+    @staticmethod
+    def _only_job(job_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        for job in _page_items(body, "DescribeJobs"):
+            if job.get("jobID") == job_id:
+                return job
+        raise NotFoundError(
+            f"DescribeJobs: job {job_id!r} not found", service=SERVICE, code="ResourceNotFoundException"
+        )
+
+    def describe_job_log_items(
+        self, job_id: str, account_id: str | None = None, max_results: int | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Every log item of the job, oldest first, across all pages (botocore's paginator); items unchanged.
+
+        :param job_id: ``mgnjob-`` + 17 letters or digits.
+        :param account_id: the 12-digit account that owns the job (cross-account access).
+        :param max_results: items per call (``maxResults``), 1-1000; default: the service's.
+        Arguments are checked when called, before any request.
+        """
+        args = self._log_items_args(job_id, account_id, max_results)
+        return self._log_items(args)
+
+    def _log_items(self, args: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        with aws_errors("DescribeJobLogItems"):
+            for page in self.client.get_paginator("describe_job_log_items").paginate(**args):
+                yield from _page_items(page, "DescribeJobLogItems")
+
+    def describe_job(self, job_id: str, account_id: str | None = None) -> dict[str, Any]:
+        """``DescribeJobs`` filtered to one job: the job unchanged (``NotFoundError`` if there is none)."""
+        args = self._describe_args(job_id, account_id)
+        with aws_errors("DescribeJobs"):
+            body = self.client.describe_jobs(**args)
+        return self._only_job(job_id, body)
+
+    async def adescribe_job_log_items(
+        self, job_id: str, account_id: str | None = None, max_results: int | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The async twin of :meth:`describe_job_log_items` (aiobotocore's paginator)."""
+        args = self._log_items_args(job_id, account_id, max_results)
+        client = await self.aget_client()
+        with aws_errors("DescribeJobLogItems"):
+            async for page in client.get_paginator("describe_job_log_items").paginate(**args):
+                for item in _page_items(page, "DescribeJobLogItems"):
+                    yield item
+
+    async def adescribe_job(self, job_id: str, account_id: str | None = None) -> dict[str, Any]:
+        args = self._describe_args(job_id, account_id)
+        client = await self.aget_client()
+        with aws_errors("DescribeJobs"):
+            body = await client.describe_jobs(**args)
+        return self._only_job(job_id, body)
+
+    # -- normalized layer ---------------------------------------------------------------------------------------
+    def get_job_status(
+        self, job_id: str, account_id: str | None = None, *, require_post_launch_success: bool = False
+    ) -> JobStatus:
+        """The job's :class:`JobStatus` under the rules of :func:`evaluate_job` (``raw_status`` is one of
+        :data:`STATUSES`). A completed job's log is read once to look for failure events."""
+        return self.job_status_from_ref(job_ref(job_id, account_id, require_post_launch_success))
+
+    async def aget_job_status(
+        self, job_id: str, account_id: str | None = None, *, require_post_launch_success: bool = False
+    ) -> JobStatus:
+        return await self.ajob_status_from_ref(job_ref(job_id, account_id, require_post_launch_success))
+
+    def job_status_from_ref(self, job_ref: dict[str, Any]) -> JobStatus:
+        job = self.describe_job(job_ref["job_id"], job_ref.get("account_id"))
+        items = None
+        if job.get("status") == "COMPLETED":  # the log is read once, when the verdict depends on it
+            items = self.describe_job_log_items(job_ref["job_id"], job_ref.get("account_id"), MAX_PAGE_SIZE)
+        return evaluate_job(job, items, require_post_launch_success=bool(job_ref.get("require_post_launch_success")))
+
+    async def ajob_status_from_ref(self, job_ref: dict[str, Any]) -> JobStatus:
+        job = await self.adescribe_job(job_ref["job_id"], job_ref.get("account_id"))
+        items = None
+        if job.get("status") == "COMPLETED":
+            items = [
+                i
+                async for i in self.adescribe_job_log_items(job_ref["job_id"], job_ref.get("account_id"), MAX_PAGE_SIZE)
+            ]
+        return evaluate_job(job, items, require_post_launch_success=bool(job_ref.get("require_post_launch_success")))
+
+    def failed_units(self, job_ref: dict[str, Any], status: JobStatus, tail_lines: int = 20) -> list[FailedUnit]:
+        """The failed servers (last failure event with its whole ``rawError``), a cancellation and failed
+        post-launch actions, each with the last ``tail_lines`` log items of that server."""
+        job = self.describe_job(job_ref["job_id"], job_ref.get("account_id"))
+        items = self.describe_job_log_items(job_ref["job_id"], job_ref.get("account_id"), MAX_PAGE_SIZE)
+        return failed_units(
+            job,
+            items,
+            require_post_launch_success=bool(job_ref.get("require_post_launch_success")),
+            tail_lines=tail_lines,
+        )
+
+    @staticmethod
+    def _new_chunks(items: Iterable[dict[str, Any]], cursor: Any) -> tuple[list[LogChunk], dict[str, int]]:
+        seen = int((cursor or {}).get("items", 0))
+        chunks = []
+        position = 0
+        for position, item in enumerate(items, 1):
+            if position > seen:
+                chunks.append(LogChunk(text=render_item(item), record=item, cursor={"items": position}))
+        return chunks, {"items": max(seen, position)}
+
+    def tail_logs(self, job_ref: dict[str, Any], cursor: Any, logger: Any) -> Any:
+        """Log the items that appeared since ``cursor`` (``{"items": count already shown}``); return the new cursor.
+
+        MGN's log only grows, oldest first; a job's log is short (tens of items per server), so every call
+        reads it from the start in pages of 1,000 and skips what was shown.
+        """
+        items = self.describe_job_log_items(job_ref["job_id"], job_ref.get("account_id"), MAX_PAGE_SIZE)
+        chunks, new_cursor = self._new_chunks(items, cursor)
+        for chunk in chunks:
+            log_tail_chunk(logger, chunk)
+        return new_cursor
+
+    async def atail_logs(self, job_ref: dict[str, Any], cursor: Any, logger: Any) -> Any:
+        items = [
+            i async for i in self.adescribe_job_log_items(job_ref["job_id"], job_ref.get("account_id"), MAX_PAGE_SIZE)
+        ]
+        chunks, new_cursor = self._new_chunks(items, cursor)
+        for chunk in chunks:
+            log_tail_chunk(logger, chunk)
+        return new_cursor
+
+    def iter_log_chunks(
+        self,
+        job_id: str,
+        account_id: str | None = None,
+        *,
+        group_by_server: bool = False,
+        max_results: int | None = MAX_PAGE_SIZE,
+    ) -> Iterator[LogChunk]:
+        """One :class:`LogChunk` per log item: ``text`` is the readable line (:func:`render_item`), ``record``
+        the item unchanged. In log order, streamed page by page; with ``group_by_server`` the job's own events
+        come first, then each source server's (in order of first appearance) under a header line, which
+        holds the job's items in memory (MGN job logs are small)."""
+        items = self.describe_job_log_items(job_id, account_id, max_results)
+        if not group_by_server:
+            return (
+                LogChunk(text=render_item(item), record=item, cursor={"items": n}) for n, item in enumerate(items, 1)
+            )
+        return self._grouped(items)
+
+    @staticmethod
+    def _grouped(items: Iterable[dict[str, Any]]) -> Iterator[LogChunk]:
+        groups: dict[str | None, list[tuple[int, dict[str, Any]]]] = {None: []}
+        for n, item in enumerate(items, 1):
+            groups.setdefault(_server_of(item), []).append((n, item))
+        for server_id, entries in groups.items():
+            header = "===== job events =====" if server_id is None else f"===== source server {server_id} ====="
+            header += f" ({len(entries)} items)"
+            for index, (n, item) in enumerate(entries):
+                yield LogChunk(
+                    text=render_item(item), header=header if index == 0 else None, record=item, cursor={"items": n}
+                )
+
+    def test_connection(self) -> tuple[bool, str]:
+        """List one job: proves the credentials, region and endpoint are accepted by MGN."""
+        try:
+            with aws_errors("DescribeJobs"):
+                self.client.describe_jobs(maxResults=1)
+        except Exception as exc:  # the UI shows the message
+            return False, f"{type(exc).__name__}: {exc}"
+        return True, f"Connected to AWS Application Migration Service in {self.client.meta.region_name}."
