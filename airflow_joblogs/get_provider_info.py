@@ -206,26 +206,45 @@ def get_provider_info() -> dict[str, Any]:
                 "how-to-guide": ["/docs/airflow-joblogs/codearts.rst"],
                 "tags": ["service"],
             },
+            {
+                "integration-name": "AWS Application Migration Service",
+                "external-doc-url": "https://docs.aws.amazon.com/mgn/latest/APIReference/",
+                "how-to-guide": ["/docs/airflow-joblogs/mgn.rst"],
+                "tags": ["aws"],
+            },
         ],
         "hooks": [
             {"integration-name": "Tencent BlueKing JOB", "python-modules": ["airflow_joblogs.hooks.blueking"]},
             {"integration-name": "QingCloud AppCenter", "python-modules": ["airflow_joblogs.hooks.qingcloud"]},
             {"integration-name": "Huawei Cloud CodeArts Build", "python-modules": ["airflow_joblogs.hooks.codearts"]},
+            {"integration-name": "AWS Application Migration Service", "python-modules": ["airflow_joblogs.hooks.mgn"]},
         ],
         "sensors": [
             {"integration-name": "Tencent BlueKing JOB", "python-modules": ["airflow_joblogs.sensors.blueking"]},
             {"integration-name": "QingCloud AppCenter", "python-modules": ["airflow_joblogs.sensors.qingcloud"]},
             {"integration-name": "Huawei Cloud CodeArts Build", "python-modules": ["airflow_joblogs.sensors.codearts"]},
+            {
+                "integration-name": "AWS Application Migration Service",
+                "python-modules": ["airflow_joblogs.sensors.mgn"],
+            },
         ],
         "operators": [
             {"integration-name": "Tencent BlueKing JOB", "python-modules": ["airflow_joblogs.operators.blueking"]},
             {"integration-name": "QingCloud AppCenter", "python-modules": ["airflow_joblogs.operators.qingcloud"]},
             {"integration-name": "Huawei Cloud CodeArts Build", "python-modules": ["airflow_joblogs.operators.codearts"]},
+            {
+                "integration-name": "AWS Application Migration Service",
+                "python-modules": ["airflow_joblogs.operators.mgn"],
+            },
         ],
         "triggers": [
             {"integration-name": "Tencent BlueKing JOB", "python-modules": ["airflow_joblogs.triggers.blueking"]},
             {"integration-name": "QingCloud AppCenter", "python-modules": ["airflow_joblogs.triggers.qingcloud"]},
             {"integration-name": "Huawei Cloud CodeArts Build", "python-modules": ["airflow_joblogs.triggers.codearts"]},
+            {
+                "integration-name": "AWS Application Migration Service",
+                "python-modules": ["airflow_joblogs.triggers.mgn"],
+            },
         ],
         "connection-types": CONNECTION_TYPES,
     }
