@@ -183,3 +183,25 @@ def cb(cb_server: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[E
     set_connections(monkeypatch, cb_server.connections())
     yield cb_server
     cb_server.emulator.reset()  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="session")
+def mgn_server() -> Iterator[EmulatorServer]:
+    """The AWS MGN emulator, fast clock (a cutover job completes in about 0.1 s), pages of 50 items by default."""
+    from airflow_joblogs.emulators.mgn import MgnEmulator
+
+    emulator = MgnEmulator(speed=20.0)
+    with EmulatorServer(emulator.app()) as server:
+        server.emulator = emulator  # type: ignore[attr-defined]
+        yield server
+
+
+@pytest.fixture
+def mgn(mgn_server: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[EmulatorServer]:
+    """The MGN emulator with clean faults and job clocks, and its ``aws_default`` connection set."""
+    mgn_server.app.faults.clear()
+    mgn_server.app.clock.reset()
+    mgn_server.emulator.require_access_key = None  # type: ignore[attr-defined]
+    set_connections(monkeypatch, mgn_server.connections())
+    yield mgn_server
+    mgn_server.app.faults.clear()
