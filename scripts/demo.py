@@ -24,6 +24,7 @@ OUT = ROOT / "demo-output"
 #: example DAG file -> the tasks that are meant to fail (they show what a failed remote job looks like)
 DEMO_DAGS: dict[str, set[str]] = {
     "blueking_deploy_gate.py": {"wait_for_failed_deploy"},
+    "qingcloud_cluster_jobs.py": {"wait_for_resize"},
 }
 
 
