@@ -170,7 +170,7 @@ class HuaweiAkSkAuth(httpx.Auth):
             access_key=self.access_key,
             secret_key=self._secret_key,
             method=request.method,
-            path=request.url.path,
+            path=request.url.raw_path.split(b"?", 1)[0].decode("ascii"),
             query_pairs=pairs,
             headers=headers,
             body=request.content,

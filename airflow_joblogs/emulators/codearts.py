@@ -368,6 +368,7 @@ class CodeArtsEmulator:
         self.set_knobs(empty_log_rate=0, too_frequent_rate=0, log_script=[])
         with self._lock:
             self._tokens.clear()
+            self.tokens_issued = 0
             self.log_faults_served.clear()
 
     def revoke_tokens(self) -> None:
