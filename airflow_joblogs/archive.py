@@ -169,11 +169,17 @@ def _consume(chunks: Iterable[LogChunk], log_format: str, write: Any, manifest: 
     for chunk in chunks:
         data = render_chunk(chunk, log_format)
         counter.feed(data)
-        pending += data
         count += 1
         upstream_truncated += bool(chunk.truncated_upstream)
         if chunk.cursor is not None:
             cursor = chunk.cursor
+        if len(data) >= _WRITE_BUFFER:  # big pieces go straight through: no copy into the buffer
+            if pending:
+                write(bytes(pending))
+                pending.clear()
+            write(data)
+            continue
+        pending += data
         if len(pending) >= _WRITE_BUFFER:
             write(bytes(pending))
             pending.clear()

@@ -530,7 +530,7 @@ class BlueKingJobHook(JobLogsHook):
         return self._to_status(job_ref, body)
 
     def log_program(
-        self, ref: dict[str, Any], *, only_hosts: set[str] | None = None, batch_bytes: int = 16 << 20
+        self, ref: dict[str, Any], *, only_hosts: set[str] | None = None, batch_bytes: int = 8 << 20
     ) -> Program:
         """Yield one :class:`LogChunk` per step and host (in step order).
 
@@ -601,7 +601,7 @@ class BlueKingJobHook(JobLogsHook):
             position = 0
             while position < len(hosts):
                 size = MAX_HOSTS_PER_BATCH if not per_host else int(batch_bytes // per_host)
-                size = max(1, min(MAX_HOSTS_PER_BATCH, size if per_host else 4))
+                size = max(1, min(MAX_HOSTS_PER_BATCH, size if per_host else 1))
                 batch = hosts[position : position + size]
                 reply = yield Call(self._req_batch_ip_log(ref, int(step["step_instance_id"]), batch), decode_envelope)
                 data = reply.get("data") or {}
@@ -640,6 +640,7 @@ class BlueKingJobHook(JobLogsHook):
                         cursor={"step": index, "host": _host_key(step, host)},
                         truncated_upstream=bool(entry.get("is_truncated")),
                     )
+                reply = data = logs = entry = None  # let this response go before asking for the next
                 seen = per_host * position + volume
                 position += len(batch)
                 per_host = max(seen / position, 1.0)
