@@ -30,7 +30,7 @@ from airflow_joblogs.hooks.base import (
     mask,
     retry_policy_from_extra,
 )
-from airflow_joblogs.http import ApiRequest, Call, Program, ServiceClient, json_body, relay
+from airflow_joblogs.http import ApiRequest, Call, Program, ServiceClient, json_body, relay, retry_after_seconds
 from airflow_joblogs.models import FailedUnit, JobState, JobStatus, LogChunk
 
 if TYPE_CHECKING:
@@ -174,7 +174,7 @@ def decode_envelope(response: httpx.Response) -> dict[str, Any]:
             service=SERVICE,
             status_code=429,
             request_id=request_id,
-            retry_after=_retry_after(response),
+            retry_after=retry_after_seconds(response),
         )
     body = json_body(response, SERVICE, request_id) if response.content or response.status_code < 500 else {}
     if not isinstance(body, dict):
@@ -191,7 +191,7 @@ def decode_envelope(response: httpx.Response) -> dict[str, Any]:
             code=code,
             status_code=response.status_code,
             request_id=request_id,
-            retry_after=_retry_after(response),
+            retry_after=retry_after_seconds(response),
         )
     if body.get("result") is True and code in (0, "0", None):
         return body
@@ -231,16 +231,6 @@ def decode_envelope(response: httpx.Response) -> dict[str, Any]:
     if 1241000 <= numeric < 1242000:
         raise RemoteValidationError(message, **kwargs)
     raise JobLogsError(message or "request failed", **kwargs)
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    from airflow_joblogs.http import retry_after_seconds
-
-    return retry_after_seconds(response)
-
-
-def _data(body: dict[str, Any]) -> Any:
-    return body.get("data")
 
 
 def _format_ms(value: Any) -> str | None:
@@ -605,7 +595,7 @@ class BlueKingJobHook(JobLogsHook):
                 batch = hosts[position : position + size]
                 reply = yield Call(self._req_batch_ip_log(ref, int(step["step_instance_id"]), batch), decode_envelope)
                 data = reply.get("data") or {}
-                logs = {}
+                logs: dict[Any, dict[str, Any]] = {}
                 for entry in (data.get("script_task_logs") or []) + (data.get("file_task_logs") or []):
                     logs[entry.get("bk_host_id") or (entry.get("bk_cloud_id", 0), entry.get("ip"))] = entry
                 volume = 0
@@ -640,7 +630,7 @@ class BlueKingJobHook(JobLogsHook):
                         cursor={"step": index, "host": _host_key(step, host)},
                         truncated_upstream=bool(entry.get("is_truncated")),
                     )
-                reply = data = logs = entry = None  # let this response go before asking for the next
+                del reply, data, logs, entry  # let this response go before asking for the next
                 seen = per_host * position + volume
                 position += len(batch)
                 per_host = max(seen / position, 1.0)
