@@ -59,12 +59,15 @@ def main() -> None:
             )
     for size_mb in args.large_mb:
         hosts = max(1, size_mb // args.per_host_mb)
-        with emulator_process(
-            "airflow_joblogs.emulators.blueking.blueking_app",
-            speed=1000.0,
-            large_log_bytes=size_mb << 20,
-            large_hosts=hosts,
-        ) as conns, tempfile.TemporaryDirectory() as folder:
+        with (
+            emulator_process(
+                "airflow_joblogs.emulators.blueking.blueking_app",
+                speed=1000.0,
+                large_log_bytes=size_mb << 20,
+                large_hosts=hosts,
+            ) as conns,
+            tempfile.TemporaryDirectory() as folder,
+        ):
             r = run_child(ARCHIVE_LARGE.format(dest=folder + "/"), conns)
         rows.append(
             {

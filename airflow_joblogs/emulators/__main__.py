@@ -22,7 +22,9 @@ from airflow_joblogs.emulators.registry import EMULATORS, make_app
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m airflow_joblogs.emulators", description=__doc__.split("\n\n")[0])
     parser.add_argument("services", nargs="*", help="default: all")
-    parser.add_argument("--port", type=int, default=0, help="first port (each further service takes the next); 0 = ephemeral")
+    parser.add_argument(
+        "--port", type=int, default=0, help="first port (each further service takes the next); 0 = ephemeral"
+    )
     parser.add_argument("--speed", type=float, default=1.0, help="job clock speed (2 = jobs run twice as fast)")
     parser.add_argument("--env-file", help="write AIRFLOW_CONN_<ID>='...' lines to this file")
     args = parser.parse_args(argv)
