@@ -28,6 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--speed", type=float, default=1.0, help="job clock speed (2 = jobs run twice as fast)")
     parser.add_argument("--env-file", help="write AIRFLOW_CONN_<ID>='...' lines to this file")
     args = parser.parse_args(argv)
+    unknown = sorted(set(args.services) - set(EMULATORS))
+    if unknown:
+        parser.error(f"unknown service(s) {', '.join(unknown)}; known: {', '.join(EMULATORS)}")
     names = args.services or list(EMULATORS)
     servers = []
     for offset, name in enumerate(names):
