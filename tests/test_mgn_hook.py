@@ -1,0 +1,330 @@
+"""MgnHook against the MGN emulator through an unmodified boto3/aiobotocore client over loopback HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+
+import pytest
+
+pytest.importorskip("airflow.providers.amazon.aws.hooks.base_aws", reason="needs airflow-joblogs[amazon]")
+
+from airflow_joblogs.emulators.mgn import (
+    ACCESS_KEY_ID,
+    CANCELLED_JOB,
+    CONVERSION_ERROR,
+    CUTOVER_JOB,
+    FAILED_JOB,
+    MEMBER_ACCOUNT_ID,
+    SECRET_ACCESS_KEY,
+    SMOKE_TEST_ERROR,
+    TERMINATE_JOB,
+    TEST_LAUNCH_JOB,
+    WAVE_JOB,
+)
+from airflow_joblogs.exceptions import (
+    AuthenticationError,
+    InvalidParameterError,
+    NotFoundError,
+    PermissionDeniedError,
+    RemoteValidationError,
+    TransientError,
+)
+from airflow_joblogs.hooks.mgn import MgnHook, job_ref, render_item
+from airflow_joblogs.models import JobState
+
+SEED_ITEM_FIELDS = {"logDateTime", "event", "eventData"}
+SEED_EVENT_DATA_FIELDS = {
+    "sourceServerID",
+    "conversionServerID",
+    "targetInstanceID",
+    "rawError",
+    "attemptCount",
+    "maxAttemptsCount",
+}
+
+
+def wait_completed(hook: MgnHook, job_id: str, timeout: float = 10.0, **kwargs):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = hook.get_job_status(job_id, **kwargs)
+        if status.state.is_terminal:
+            return status
+        time.sleep(0.02)
+    raise AssertionError(f"{job_id} did not finish")
+
+
+def served(mgn) -> int:
+    return mgn.app.faults.served
+
+
+def inject(mgn, script: list[str]):
+    """Script the next faults; returns a function giving the faults injected since (the counter is cumulative)."""
+    before = dict(mgn.app.faults.injected)
+    mgn.app.faults.update(script=script, retry_after=0.05)
+    return lambda: {k: v - before.get(k, 0) for k, v in mgn.app.faults.injected.items() if v != before.get(k, 0)}
+
+
+def test_log_items_are_the_seed_structure_unchanged_across_pages(mgn):
+    hook = MgnHook()
+    wait_completed(hook, WAVE_JOB)
+    before = served(mgn)
+    items = list(hook.describe_job_log_items(WAVE_JOB, max_results=7))
+    expected = mgn.emulator.log_items(WAVE_JOB)
+    assert items == expected and len(items) == 202
+    assert mgn.app.faults.served - before == -(-202 // 7)  # one call per page, nothing asked twice
+    for item in items:
+        assert set(item) <= SEED_ITEM_FIELDS and set(item.get("eventData", {})) <= SEED_EVENT_DATA_FIELDS
+
+
+def test_job_moves_from_pending_through_started_to_completed(mgn):
+    hook = MgnHook()
+    seen = []
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        status = hook.get_job_status(CUTOVER_JOB)
+        if not seen or seen[-1] != status.raw_status:
+            seen.append(status.raw_status)
+        if status.state.is_terminal:
+            break
+        time.sleep(0.005)
+    assert seen[0] == "PENDING" and "STARTED" in seen and seen[-1] == "COMPLETED", seen
+    assert status.state is JobState.SUCCESS and status.name == "LAUNCH START_CUTOVER"
+    assert status.detail["launch_status_counts"] == {"LAUNCHED": 3}
+    time.sleep(0.2)  # the post-launch actions finish after the job
+    assert hook.describe_job(CUTOVER_JOB) == mgn.emulator.describe(CUTOVER_JOB, 1e9)  # the job, unchanged
+
+
+def test_terminate_job_succeeds_when_every_server_is_terminated(mgn):
+    status = wait_completed(MgnHook(), TERMINATE_JOB)
+    assert status.raw_status == "COMPLETED" and status.detail["type"] == "TERMINATE"
+    assert status.detail["launch_status_counts"] == {"TERMINATED": 2}
+
+
+def test_failed_server_names_source_server_and_raw_error(mgn):
+    hook = MgnHook()
+    status = wait_completed(hook, FAILED_JOB)
+    assert status.raw_status == "FAILED" and status.state is JobState.FAILED
+    [unit] = status.failures
+    assert unit.name == "source server s-5e7a100000000000c"
+    assert "launchStatus FAILED (expected LAUNCHED)" in unit.reason
+    assert "CONVERSION_FAIL (attempt 3/3): Conversion failed: could not mount" in unit.reason
+    assert "LAUNCH_FAILED: Launch failed" in unit.reason
+    assert len(unit.reason) < 1500, "the status (a trigger event) carries a capped rawError"
+
+    [full] = hook.failed_units(job_ref(FAILED_JOB), status, tail_lines=3)
+    assert CONVERSION_ERROR in full.reason, "the failure report keeps rawError whole"
+    tail = full.log_tail.split("\n")
+    assert tail[0].split("  ")[1:4] == ["CONVERSION_START", "s-5e7a100000000000c", "attempt 3/3"]
+    assert tail[-1].endswith(
+        "LAUNCH_FAILED  s-5e7a100000000000c  Launch failed: conversion did not succeed after 3 attempts"
+    )
+
+
+def test_cancelled_job_is_a_failure_naming_the_cancellation(mgn):
+    status = wait_completed(MgnHook(), CANCELLED_JOB)
+    assert status.raw_status == "FAILED"
+    assert status.failures[0].name == "job" and "cancelled (JOB_CANCEL at" in status.failures[0].reason
+    assert {u.name for u in status.failures[1:]} == {
+        "source server s-5e7a100000000001f",
+        "source server s-5e7a1000000000020",
+    }
+
+
+def test_post_launch_actions_count_only_when_required(mgn):
+    hook = MgnHook()
+    assert wait_completed(hook, TEST_LAUNCH_JOB).raw_status == "COMPLETED"
+    status = wait_completed(hook, TEST_LAUNCH_JOB, require_post_launch_success=True)
+    assert status.raw_status == "FAILED"
+    [unit] = status.failures
+    assert unit.name == "source server s-5e7a1000000000015 post-launch action 'Smoke test'"
+    assert unit.reason == f"post-launch action FAILED: {SMOKE_TEST_ERROR}"
+
+
+def test_require_post_launch_success_waits_for_the_actions(mgn):
+    hook = MgnHook()
+    seen = []
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        status = hook.get_job_status(CUTOVER_JOB, require_post_launch_success=True)
+        if not seen or seen[-1] != status.raw_status:
+            seen.append(status.raw_status)
+        if status.state.is_terminal:
+            break
+        time.sleep(0.005)
+    assert seen[-2:] == ["POST_LAUNCH_IN_PROGRESS", "COMPLETED"], seen
+    assert status.state is JobState.SUCCESS
+
+
+def test_tail_logs_shows_every_item_once_while_the_job_runs(mgn, caplog):
+    hook = MgnHook()
+    logger = logging.getLogger("mgn-tail-test")
+    cursor = None
+    with caplog.at_level(logging.INFO, logger="mgn-tail-test"):
+        for _ in range(500):
+            cursor = hook.tail_logs(job_ref(CUTOVER_JOB), cursor, logger)
+            if hook.get_job_status(CUTOVER_JOB).state.is_terminal:
+                cursor = hook.tail_logs(job_ref(CUTOVER_JOB), cursor, logger)
+                break
+            time.sleep(0.003)
+    lines = [r.getMessage() for r in caplog.records if r.name == "mgn-tail-test"]
+    assert lines == [render_item(item) for item in mgn.emulator.log_items(CUTOVER_JOB)]
+    assert cursor == {"items": 17}
+
+
+def test_async_twins_match_sync(mgn):
+    hook = MgnHook()
+    wait_completed(hook, FAILED_JOB)
+    sync_items = list(hook.describe_job_log_items(FAILED_JOB))
+
+    async def collect():
+        ahook = MgnHook()
+        try:
+            status = await ahook.aget_job_status(FAILED_JOB)
+            job = await ahook.adescribe_job(FAILED_JOB)
+            items = [i async for i in ahook.adescribe_job_log_items(FAILED_JOB, max_results=4)]
+            return status, job, items, ahook._aclient
+        finally:
+            await ahook.aclose()
+
+    status, job, items, client = asyncio.run(collect())
+    assert status == hook.get_job_status(FAILED_JOB)
+    assert job == hook.describe_job(FAILED_JOB)
+    assert items == sync_items
+    assert client is not None and type(client).__module__.startswith("aiobotocore")
+
+
+def test_cross_account_id_is_sent_and_a_foreign_account_is_denied_at_once(mgn):
+    hook = MgnHook()
+    assert hook.describe_job(CUTOVER_JOB, account_id=MEMBER_ACCOUNT_ID)["jobID"] == CUTOVER_JOB
+    before = served(mgn)
+    with pytest.raises(PermissionDeniedError) as info:
+        hook.describe_job(CUTOVER_JOB, account_id="999988887777")
+    assert served(mgn) - before == 1, "a permanent error is not retried"
+    assert info.value.code == "AccessDeniedException" and info.value.status_code == 403
+    assert info.value.request_id and "999988887777" in str(info.value)
+
+
+def test_unknown_job_is_not_found(mgn):
+    with pytest.raises(NotFoundError, match="not found"):
+        MgnHook().describe_job("mgnjob-0000000000000000z")
+    with pytest.raises(NotFoundError) as info:
+        list(MgnHook().describe_job_log_items("mgnjob-0000000000000000z"))
+    assert info.value.code == "ResourceNotFoundException"
+
+
+def test_uninitialized_region_is_reported_without_retry(mgn, monkeypatch):
+    conn = mgn.connections()["aws_default"]
+    conn["extra"]["region_name"] = "eu-west-3"
+    monkeypatch.setenv("AIRFLOW_CONN_MGN_PARIS", json.dumps(conn))
+    before = served(mgn)
+    with pytest.raises(RemoteValidationError) as info:
+        MgnHook("mgn_paris").describe_job(CUTOVER_JOB)
+    assert info.value.code == "UninitializedAccountException" and "eu-west-3" in str(info.value)
+    assert served(mgn) - before == 1
+
+
+def test_rejected_credentials_are_an_authentication_error_without_the_secret(mgn):
+    mgn.emulator.require_access_key = "AKIASOMEOTHERKEY0000"
+    hook = MgnHook()
+    before = served(mgn)
+    with pytest.raises(AuthenticationError) as info:
+        hook.describe_job(CUTOVER_JOB)
+    assert served(mgn) - before == 1
+    assert info.value.code == "UnrecognizedClientException"
+    assert SECRET_ACCESS_KEY not in str(info.value) and SECRET_ACCESS_KEY not in repr(hook)
+    ok, message = hook.test_connection()
+    assert not ok and "security token included in the request is invalid" in message
+
+
+def test_test_connection_succeeds(mgn):
+    ok, message = MgnHook().test_connection()
+    assert ok and "us-east-1" in message, message
+
+
+def test_throttling_and_server_errors_are_retried(mgn):
+    hook = MgnHook()
+    hook.describe_job(CUTOVER_JOB)
+    injected = inject(mgn, ["throttle", "error", "drop"])
+    before = served(mgn)
+    assert hook.describe_job(CUTOVER_JOB)["jobID"] == CUTOVER_JOB
+    assert served(mgn) - before == 4
+    assert injected() == {"throttle": 1, "error": 1, "drop": 1}
+
+
+def test_retries_are_bounded_by_max_attempts(mgn):
+    hook = MgnHook(max_attempts=2)
+    hook.describe_job(CUTOVER_JOB)
+    mgn.app.faults.update(script=["error", "error", "error"])
+    before = served(mgn)
+    with pytest.raises(TransientError) as info:
+        hook.describe_job(CUTOVER_JOB)
+    assert served(mgn) - before == 2
+    assert info.value.code == "InternalServerException" and info.value.status_code == 500
+    assert "gave up after 2 attempts" in str(info.value) and info.value.request_id
+
+
+def test_connection_config_kwargs_override_the_retry_default(mgn, monkeypatch):
+    conn = mgn.connections()["aws_default"]
+    conn["extra"]["config_kwargs"] = {"retries": {"mode": "standard", "total_max_attempts": 1}}
+    monkeypatch.setenv("AIRFLOW_CONN_MGN_NO_RETRY", json.dumps(conn))
+    hook = MgnHook(aws_conn_id="mgn_no_retry")
+    hook.describe_job(CUTOVER_JOB)
+    mgn.app.faults.update(script=["error"])
+    with pytest.raises(TransientError):
+        hook.describe_job(CUTOVER_JOB)
+
+
+@pytest.mark.parametrize("fault", ["empty", "truncate"])
+def test_a_cut_off_body_is_asked_again_never_read_as_a_short_page(mgn, fault):
+    hook = MgnHook()
+    wait_completed(hook, WAVE_JOB)
+    injected = inject(mgn, ["ok", fault, "ok", fault, fault])
+    items = list(hook.describe_job_log_items(WAVE_JOB, max_results=50))
+    assert items == mgn.emulator.log_items(WAVE_JOB)
+    assert injected() == {fault: 3}
+
+    exhausted = MgnHook(max_attempts=2)
+    mgn.app.faults.update(script=[fault, fault])
+    with pytest.raises(TransientError, match="cut off"):
+        list(exhausted.describe_job_log_items(WAVE_JOB))
+
+
+def test_async_client_retries_faults_and_cut_off_bodies(mgn):
+    hook = MgnHook()
+    wait_completed(hook, WAVE_JOB)
+    injected = inject(mgn, ["error", "ok", "truncate", "ok", "drop", "ok", "empty"])
+
+    async def collect():
+        ahook = MgnHook()
+        try:
+            return [i async for i in ahook.adescribe_job_log_items(WAVE_JOB, max_results=25)]
+        finally:
+            await ahook.aclose()
+
+    assert asyncio.run(collect()) == mgn.emulator.log_items(WAVE_JOB)
+    assert injected() == {"error": 1, "truncate": 1, "drop": 1, "empty": 1}
+
+
+def test_secrets_are_masked_and_absent_from_repr(mgn):
+    from airflow.providers.common.compat.sdk import redact
+
+    hook = MgnHook()
+    hook.describe_job(CUTOVER_JOB)
+    assert SECRET_ACCESS_KEY not in repr(hook) and ACCESS_KEY_ID not in repr(hook)
+    assert SECRET_ACCESS_KEY not in str(redact(f"key={SECRET_ACCESS_KEY}"))
+
+
+def test_no_region_is_a_clear_parameter_error(mgn, monkeypatch):
+    conn = mgn.connections()["aws_default"]
+    del conn["extra"]["region_name"]
+    monkeypatch.setenv("AIRFLOW_CONN_MGN_NOWHERE", json.dumps(conn))
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    before = served(mgn)
+    with pytest.raises(InvalidParameterError, match="region_name"):
+        MgnHook("mgn_nowhere").describe_job(CUTOVER_JOB)
+    assert served(mgn) == before
