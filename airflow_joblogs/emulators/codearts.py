@@ -673,11 +673,7 @@ class CodeArtsEmulator:
         if error:
             return error
         assert build is not None and view is not None
-        status = (
-            "RUNNING"
-            if view.building
-            else {"SUCCESS": "SUCCESS", "FAILURE": "FAILED", "ABORTED": "ABORTED"}[build.result]
-        )
+        status = "RUNNING" if view.building else {"FAILURE": "FAILED"}.get(build.result, build.result)
         failed = next((v for v in view.steps if v.status in ("FAILED", "ABORTED")), None)
         err_msg = None
         if failed is not None and failed.status == "FAILED":
