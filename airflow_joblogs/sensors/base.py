@@ -42,6 +42,8 @@ class JobSensor(BaseSensorOperator):
     :param deferrable: wait in the triggerer instead of a worker slot
         (default: ``[operators] default_deferrable``).
     :param stream_logs: write new remote log lines into the task log while waiting (also while deferred).
+        In ``mode="reschedule"`` every poke starts afresh (Airflow keeps no state between reschedules),
+        so earlier lines are shown again; deferrable mode keeps the cursor.
     :param log_tail_lines: how many last log lines of each failed part the failure error shows.
     """
 
@@ -81,6 +83,9 @@ class JobSensor(BaseSensorOperator):
             deferrable = conf.getboolean("operators", "default_deferrable", fallback=False)
         self.deferrable = deferrable
         self.stream_logs = stream_logs
+        if stream_logs and self.mode == "reschedule" and not deferrable:
+            # Airflow clears a task's XComs at every reschedule, so no cursor survives between pokes.
+            self.log.warning("stream_logs in reschedule mode repeats earlier lines at every poke; prefer deferrable=True")
         if not isinstance(log_tail_lines, int) or log_tail_lines < 0:
             raise InvalidParameterError("log_tail_lines", f"{log_tail_lines!r} must be a non-negative integer")
         self.log_tail_lines = log_tail_lines
