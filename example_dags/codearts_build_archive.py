@@ -1,0 +1,64 @@
+"""Wait for a Huawei Cloud CodeArts build, then archive its whole run log and one build action's log.
+
+``wait_for_build`` waits for build ``build_no`` of build task ``job_id`` to succeed (in the triggerer when
+deferrable), streaming the build's new log lines into the task log while it waits. Once it succeeded,
+``archive_build_log`` writes the whole run log, exactly as the service serves it, to object storage
+under a templated path, and ``archive_unit_test_log`` writes the log of build action 3 (the unit tests)
+as JSON Lines, one record per page with the API's fields (offsets, ``log``, ``has_more``, ``location``).
+Each returns a manifest (size, lines, sha256, final offsets).
+
+The defaults point at the bundled emulator's catalogue (``python -m airflow_joblogs.emulators codearts``);
+trigger the DAG with other ``params`` for a real build. Set ``JOBLOGS_ARCHIVE_ROOT`` to any
+ObjectStoragePath URL (``s3://aws_default@bucket/builds``, ``file:///srv/archive``); deferrable or not
+follows ``[operators] default_deferrable``.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+
+from airflow.sdk import DAG, Param
+
+from airflow_joblogs.operators.codearts import CodeArtsBuildLogOperator
+from airflow_joblogs.sensors.codearts import CodeArtsBuildSensor
+
+ARCHIVE_ROOT = os.environ.get("JOBLOGS_ARCHIVE_ROOT", "file:///tmp/airflow-joblogs-archive").rstrip("/")
+
+with DAG(
+    dag_id="codearts_build_archive",
+    schedule=None,
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    tags=["joblogs", "codearts"],
+    doc_md=__doc__,
+    params={
+        "job_id": Param("a1b2c3d4e5f60718293a4b5c6d7e8f90", type="string", pattern="^[a-z0-9]{32}$"),
+        "build_no": Param(7, type="integer", minimum=1),
+        "step_id": Param(3, type="integer", minimum=0),
+    },
+) as dag:
+    wait_for_build = CodeArtsBuildSensor(
+        task_id="wait_for_build",
+        job_id="{{ params.job_id }}",
+        build_no="{{ params.build_no }}",
+        poke_interval=1,
+        timeout=600,
+        stream_logs=True,
+    )
+    archive_build_log = CodeArtsBuildLogOperator(
+        task_id="archive_build_log",
+        job_id="{{ params.job_id }}",
+        build_no="{{ params.build_no }}",
+        destination=ARCHIVE_ROOT + "/codearts/{{ ds }}/",
+        log_format="text",
+    )
+    archive_unit_test_log = CodeArtsBuildLogOperator(
+        task_id="archive_unit_test_log",
+        job_id="{{ params.job_id }}",
+        build_no="{{ params.build_no }}",
+        step_id="{{ params.step_id }}",
+        destination=ARCHIVE_ROOT + "/codearts/{{ ds }}/",
+        log_format="jsonl",
+    )
+    wait_for_build >> [archive_build_log, archive_unit_test_log]

@@ -1,0 +1,38 @@
+"""The CodeArts example DAG, run for real with dag.test() against the emulator, deferrable and poke."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+
+from airflow_joblogs.emulators.codearts import WEB_JOB
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize("deferrable", [True, False], ids=["deferrable", "poke"])
+def test_codearts_build_archive(cb, run_example_dag, tmp_path, deferrable):
+    _run, tis = run_example_dag("codearts_build_archive.py", tmp_path, deferrable)
+    assert {task_id: ti.state for task_id, ti in tis.items()} == {
+        "wait_for_build": "success",
+        "archive_build_log": "success",
+        "archive_unit_test_log": "success",
+    }
+    if deferrable:
+        assert tis["wait_for_build"].next_method is None  # resumed from the trigger and finished
+    files = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
+    assert [f.rsplit("/", 1)[-1] for f in files] == [f"codearts-{WEB_JOB}-7-step3.jsonl", f"codearts-{WEB_JOB}-7.log"]
+    assert all(f.startswith("codearts/") for f in files), files
+
+    build = cb.emulator.builds[(WEB_JOB, 7)]
+    text = next(tmp_path.rglob("*.log")).read_bytes()
+    assert text == build.full_log
+    manifest = tis["archive_build_log"].xcom_pull(task_ids="archive_build_log")
+    assert manifest["sha256"] == hashlib.sha256(text).hexdigest()
+    assert manifest["cursor"] == {"start_offset": 0, "end_offset": len(build.full_log)}
+
+    pages = [json.loads(line) for line in next(tmp_path.rglob("*.jsonl")).read_text().splitlines()]
+    assert "".join(p["log"] for p in pages).encode() == build.step_logs[2]
+    assert {p["step_id"] for p in pages} == {3}
