@@ -21,6 +21,7 @@ from airflow_joblogs.emulators.qingcloud import (
 from airflow_joblogs.exceptions import (
     AuthenticationError,
     InvalidParameterError,
+    JobFailedError,
     JobLogsError,
     NotFoundError,
     PermissionDeniedError,
@@ -474,6 +475,37 @@ def test_secrets_stay_out_of_repr_and_are_masked(qc):
     for text in (repr(hook), repr(api), repr(api.auth)):
         assert SECRET_ACCESS_KEY not in text
     assert SECRET_ACCESS_KEY not in str(redact(f"secret={SECRET_ACCESS_KEY}"))
+
+
+def test_signatures_and_secrets_stay_out_of_logs_errors_and_manifests(qc, caplog, capfd, monkeypatch):
+    import logging
+    import re
+
+    from airflow_joblogs.operators.qingcloud import QingCloudClusterJobsOperator
+    from airflow_joblogs.sensors.qingcloud import QingCloudClusterJobSensor
+
+    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="httpx")  # Airflow's task logging keeps httpx at WARN; a user's may not
+    qc.app.faults.update(script=["error", "throttle", "drop"], retry_after=0.01)
+    texts = [json.dumps(QingCloudHook(retry_policy=FAST).describe_cluster_jobs(app=APP_ID))]
+    with pytest.raises(JobFailedError) as failed:
+        QingCloudClusterJobSensor(
+            task_id="s", job_ids="j-resize0001", app=APP_ID, poke_interval=0.05, timeout=20, stream_logs=True
+        ).execute({})
+    texts.append(str(failed.value))
+    texts.append(json.dumps(QingCloudClusterJobsOperator(task_id="o", app=APP_ID).execute({})))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_QC_WRONG", json.dumps(dict(qc.connections()["qingcloud_default"], password="wrong-secret-xyz"))
+    )
+    with pytest.raises(AuthenticationError) as denied:
+        QingCloudHook("qc_wrong").describe_cluster_jobs(app=APP_ID)
+    texts.append(str(denied.value) + repr(denied.value) + repr(denied.value.__dict__))
+    out, err = capfd.readouterr()
+    haystack = "\n".join([*texts, out, err, caplog.text])
+    assert "signature=***" in caplog.text, "the request URLs were logged, redacted"
+    assert not re.search(r"signature=(?!\*\*\*)", haystack), "a signature reached a log"
+    for secret in (SECRET_ACCESS_KEY, "wrong-secret-xyz"):
+        assert secret not in haystack
 
 
 # -- the emulator is an honest stand-in: the official SDK works against it ---------------------------------------

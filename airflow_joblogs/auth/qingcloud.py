@@ -5,6 +5,9 @@ Every request carries ``access_key_id``, ``signature_method=HmacSHA256``, ``sign
 (ret_code 1300). The string to sign is ``GET\\n<path>\\n<canonical query>``; the base64 signature is
 appended, URL-encoded, as the last parameter. :class:`QingCloudSignatureV1` signs in httpx's auth flow,
 which runs once per attempt, so a retried request gets a fresh time stamp and signature.
+
+The signature travels in the URL, and httpx logs request URLs (at INFO, when a logging setup lets it
+through): a filter on the ``httpx`` logger replaces the signature with ``***`` in those records.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
+import re
 import time
 from collections.abc import Callable, Generator, Iterable, Mapping
 from typing import Any
@@ -27,6 +32,27 @@ TIME_STAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 AUTH_PARAMS = frozenset(
     {"access_key_id", "signature_method", "signature_version", "version", "time_stamp", "signature"}
 )
+
+
+_SIGNATURE_IN_URL = re.compile(r"([?&]signature=)[^&\s\"']*")
+
+
+class RedactSignature(logging.Filter):
+    """Replace ``signature=...`` in a log record's URL arguments with ``signature=***``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any("signature=" in str(arg) for arg in record.args):
+            record.args = tuple(
+                _SIGNATURE_IN_URL.sub(r"\1***", str(arg)) if "signature=" in str(arg) else arg for arg in record.args
+            )
+        return True
+
+
+def redact_signatures_in_httpx_logs() -> None:
+    """Install :class:`RedactSignature` on the ``httpx`` logger (once)."""
+    logger = logging.getLogger("httpx")
+    if not any(isinstance(f, RedactSignature) for f in logger.filters):
+        logger.addFilter(RedactSignature())
 
 
 def flatten_params(params: Mapping[str, Any]) -> dict[str, str]:
@@ -76,6 +102,7 @@ class QingCloudSignatureV1(httpx.Auth):
         self._access_key_id = access_key_id
         self._secret = secret_access_key
         self._clock = clock
+        redact_signatures_in_httpx_logs()
 
     def __repr__(self) -> str:
         return "QingCloudSignatureV1(<hidden>)"
