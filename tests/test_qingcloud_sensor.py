@@ -59,8 +59,15 @@ def test_poke_waits_then_succeeds(qc):
     assert poke_until_done(op)
 
 
-def test_several_jobs_succeed_when_all_have(qc):
-    assert poke_until_done(sensor(["j-addnodes01", "j-etkt94ebqra"]))
+@pytest.mark.parametrize(
+    "job_ids",
+    [["j-addnodes01", "j-etkt94ebqra"], "j-addnodes01, j-etkt94ebqra", "['j-addnodes01', 'j-etkt94ebqra']"],
+    ids=["list", "comma-separated", "rendered-list"],
+)
+def test_several_jobs_succeed_when_all_have(qc, job_ids):
+    op = sensor(job_ids)
+    assert op.job_ref()["jobs"] == ["j-addnodes01", "j-etkt94ebqra"]
+    assert poke_until_done(op)
 
 
 def test_failure_names_action_resources_and_error_codes(qc):

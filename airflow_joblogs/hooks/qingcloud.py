@@ -8,6 +8,7 @@ itself: the hook exports records (``directive`` decoded from its JSON string) an
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import uuid
@@ -109,11 +110,20 @@ def validate_id(value: Any, kind: str, parameter: str | None = None) -> str:
 
 
 def _as_list(value: Any, parameter: str) -> list[Any]:
-    """A list from a list/tuple/set, or from a string of comma- or space-separated values (rendered templates)."""
+    """A list from a list/tuple/set, or from a string: comma- or space-separated values, or a rendered
+    list such as ``"['j-a', 'j-b']"`` (what a template pulling a list from XCom renders to)."""
     if value is None:
         return []
     if isinstance(value, str):
-        return [part for part in _SEPARATORS.split(value.strip()) if part]
+        text = value.strip()
+        if text.startswith("[") and text.endswith("]"):
+            try:
+                parsed = ast.literal_eval(text)
+            except (ValueError, SyntaxError):
+                parsed = None
+            if isinstance(parsed, (list, tuple)):
+                return list(parsed)
+        return [part for part in _SEPARATORS.split(text) if part]
     if isinstance(value, Iterable) and not isinstance(value, (bytes, dict)):
         return list(value)
     raise InvalidParameterError(parameter, f"{value!r} must be a list or a comma-separated string")

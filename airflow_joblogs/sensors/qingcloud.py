@@ -18,7 +18,8 @@ class QingCloudClusterJobSensor(JobSensor):
     ``working`` keep the sensor waiting. A status the API does not document fails at once by default
     (it must not be mistaken for success); ``unknown_is_failure=False`` keeps waiting on it instead.
 
-    :param job_ids: the job id (``j-...``), or a list of them, or a comma-separated string (templated).
+    :param job_ids: the job id (``j-...``), or a list of them, or a comma-separated string, or a rendered
+        list such as ``"['j-a', 'j-b']"`` (templated).
     :param app: the application id (``app-...``) the jobs belong to (templated); or ``cluster``.
     :param cluster: a cluster id (``cl-...``), instead of ``app`` (templated).
     :param zone: the zone (templated; default: the connection's).
