@@ -25,6 +25,7 @@ OUT = ROOT / "demo-output"
 DEMO_DAGS: dict[str, set[str]] = {
     "blueking_deploy_gate.py": {"wait_for_failed_deploy"},
     "qingcloud_cluster_jobs.py": {"wait_for_resize"},
+    "codearts_build_archive.py": set(),
     "mgn_cutover_logs.py": {"wait_for_failed_cutover"},
 }
 

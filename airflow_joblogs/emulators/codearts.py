@@ -2,14 +2,14 @@
 
 Catalogue (project ``PROJECT_ID``, region ``cn-north-4``):
 
-================================  =====  ================  ===============================================
-job_id                            build  name              what it shows
-================================  =====  ================  ===============================================
-``a1b2c3d4e5f60718293a4b5c6d7e8f90``  7  web-portal        4 build actions, runs a few seconds, SUCCESS
-``b2c3d4e5f60718293a4b5c6d7e8f90a1``  12 payment-service   action 3 (unit tests) fails: FAILURE
-``c3d4e5f60718293a4b5c6d7e8f90a1b2``  3  data-pipeline     a very large log (``large_log_bytes``), finished
-``d4e5f60718293a4b5c6d7e8f90a1b2c3``  5  nightly-release   stopped by a user during action 2: ABORTED
-================================  =====  ================  ===============================================
+====================================  =====  ===============  ================================================
+job_id                                build  name             what it shows
+====================================  =====  ===============  ================================================
+``a1b2c3d4e5f60718293a4b5c6d7e8f90``  7      web-portal       4 build actions, runs a few seconds, SUCCESS
+``b2c3d4e5f60718293a4b5c6d7e8f90a1``  12     payment-service  action 3 (unit tests) fails: FAILURE
+``c3d4e5f60718293a4b5c6d7e8f90a1b2``  3      data-pipeline    a very large log (``large_log_bytes``), finished
+``d4e5f60718293a4b5c6d7e8f90a1b2c3``  5      nightly-release  stopped by a user during action 2: ABORTED
+====================================  =====  ===============  ================================================
 
 Builds start when first asked about (queued ``pending`` seconds, then each action runs for its duration;
 ``speed`` scales time) and their logs grow while they run. Offsets are byte offsets of the UTF-8 log; a
