@@ -79,6 +79,8 @@ MAX_PAGE_SIZE = 1000
 DEFAULT_MAX_ATTEMPTS = 6
 #: how much of a server's rawError the status summary (a trigger event) carries; failure reports carry it whole
 _SUMMARY_ERROR_CHARS = 500
+#: how much of a rawError a log tail line in a failure report shows (the reason above holds it whole)
+_TAIL_ERROR_CHARS = 160
 _OPERATIONS = ("DescribeJobs", "DescribeJobLogItems")
 #: set on a parsed response whose 200 body was empty or not a JSON object (a cut-off body)
 _INCOMPLETE = "AirflowJobLogsIncompleteBody"
@@ -140,10 +142,11 @@ def job_ref(job_id: Any, account_id: Any = None, require_post_launch_success: bo
 
 
 # -- readable lines ---------------------------------------------------------------------------------------
-def render_item(item: dict[str, Any]) -> str:
+def render_item(item: dict[str, Any], raw_error_chars: int | None = None) -> str:
     """One log item as a line: ``logDateTime  event  sourceServerID  attempt n/m  [conversion/target]  rawError``.
 
-    ``rawError`` is kept whole (it may span several lines).
+    ``rawError`` is kept whole (it may span several lines), unless ``raw_error_chars`` asks for a one-line
+    preview of at most that many characters (failure reports, which show the whole error once above).
     """
     data = item.get("eventData") or {}
     parts = [str(item.get("logDateTime", "-")), str(item.get("event", "-")), str(data.get("sourceServerID") or "-")]
@@ -154,7 +157,11 @@ def render_item(item: dict[str, Any]) -> str:
     if data.get("targetInstanceID"):
         parts.append(f"target instance {data['targetInstanceID']}")
     if data.get("rawError"):
-        parts.append(str(data["rawError"]))
+        error = str(data["rawError"])
+        if raw_error_chars is not None:
+            preview = error.split("\n", 1)[0][:raw_error_chars]
+            error = preview + (f" [... {len(error) - len(preview)} more characters]" if preview != error else "")
+        parts.append(error)
     return "  ".join(parts)
 
 
@@ -214,7 +221,7 @@ def failed_units(
             seen[str(item.get("event"))] = item
 
     def tail(key: str | None) -> str:
-        return "\n".join(render_item(i) for i in history.get(key, [])) if tail_lines else ""
+        return "\n".join(render_item(i, _TAIL_ERROR_CHARS) for i in history.get(key, [])) if tail_lines else ""
 
     units: list[FailedUnit] = []
     if None in failures:
