@@ -33,7 +33,7 @@ docs: setup
 
 $(FLOOR_VENV)/.installed: .ci/floor-requirements.txt pyproject.toml
 	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(FLOOR_VENV)
-	VIRTUAL_ENV=$(FLOOR_VENV) $(UV) pip install --quiet -r .ci/floor-requirements.txt -e .
+	$(UV) pip install --quiet --python $(FLOOR_VENV)/bin/python -r .ci/floor-requirements.txt -e .
 	touch $@
 
 # The same suite on the oldest supported Airflow (3.0.x).
