@@ -563,10 +563,11 @@ class MgnHook(AwsBaseHook):
     ) -> Iterator[dict[str, Any]]:
         """Every log item of the job, oldest first, across all pages (botocore's paginator); items unchanged.
 
+        The arguments are checked when this is called, before any request.
+
         :param job_id: ``mgnjob-`` + 17 letters or digits.
         :param account_id: the 12-digit account that owns the job (cross-account access).
         :param max_results: items per call (``maxResults``), 1-1000; default: the service's.
-        Arguments are checked when called, before any request.
         """
         args = self._log_items_args(job_id, account_id, max_results)
         return self._log_items(args)
