@@ -430,3 +430,22 @@ def test_region_alone_gives_the_public_endpoint_and_host_overrides_it(monkeypatc
 def test_build_ref_normalizes():
     assert build_ref(WEB_JOB, "7", "3") == {"job_id": WEB_JOB, "build_no": 7, "step_id": 3}
     assert build_ref(WEB_JOB, 7) == {"job_id": WEB_JOB, "build_no": 7}
+
+
+def test_the_token_obtained_from_iam_is_masked(cb):
+    from airflow.providers.common.compat.sdk import redact
+
+    hook("codearts_build_iam").get_build_info(WEB_JOB, 7)
+    (token,) = cb.emulator._tokens
+    assert token not in str(redact(f"X-Auth-Token: {token}"))
+
+
+def test_async_follow_matches_the_source(cb):
+    async def collect():
+        ahook = hook()
+        try:
+            return "".join([c.text async for c in ahook.aiter_build_log(WEB_JOB, 7, follow=True, follow_interval=0.02)])
+        finally:
+            await ahook.aclose()
+
+    assert asyncio.run(collect()).encode() == full_log(cb, WEB_JOB, 7)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-from collections.abc import Generator, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote
@@ -217,14 +217,24 @@ class HuaweiIamPasswordAuth(httpx.Auth):
 
     The token is kept and renewed ``refresh_margin`` before it expires (IAM tokens live 24 hours; the
     lifetime is measured with the local clock from ``issued_at``/``expires_at``, so clock skew does not
-    matter). A 401 from the service renews it once and resends the request.
+    matter). A 401 from the service renews it once and resends the request. ``on_token`` is called with
+    each new token (the hook registers it with Airflow's secret masker).
     """
 
     requires_response_body = True
     #: renew this long before expiry, or at 90% of the lifetime for short-lived tokens
     refresh_margin = 3600.0
 
-    def __init__(self, *, iam_url: str, domain_name: str, user_name: str, password: str, project_id: str) -> None:
+    def __init__(
+        self,
+        *,
+        iam_url: str,
+        domain_name: str,
+        user_name: str,
+        password: str,
+        project_id: str,
+        on_token: Callable[[str], None] | None = None,
+    ) -> None:
         self.iam_url = iam_url.rstrip("/")
         self.domain_name = domain_name
         self.user_name = user_name
@@ -232,6 +242,7 @@ class HuaweiIamPasswordAuth(httpx.Auth):
         self.project_id = project_id
         self._token: str | None = None
         self._renew_at = 0.0
+        self._on_token = on_token
 
     def __repr__(self) -> str:
         return f"HuaweiIamPasswordAuth(iam_url={self.iam_url!r}, domain_name={self.domain_name!r}, user_name={self.user_name!r}, password=<hidden>)"
@@ -277,6 +288,8 @@ class HuaweiIamPasswordAuth(httpx.Auth):
         issued, expires = _parse_iam_time(data.get("issued_at")), _parse_iam_time(data.get("expires_at"))
         lifetime = (expires - issued) if issued is not None and expires is not None else 24 * 3600.0
         lifetime = max(lifetime, 0.0)
+        if self._on_token is not None:
+            self._on_token(token)
         self._token = token
         self._renew_at = time.monotonic() + lifetime - min(self.refresh_margin, lifetime * 0.1)
 

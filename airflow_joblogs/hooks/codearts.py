@@ -359,6 +359,7 @@ class CodeArtsBuildHook(JobLogsHook):
                 user_name=str(conn.login),
                 password=str(conn.password),
                 project_id=project_id,
+                on_token=mask,
             )
         verify: bool | str = as_bool(extra.get("verify"), "verify", True)
         if verify and extra.get("ca_bundle"):
