@@ -33,6 +33,7 @@ import binascii
 import json
 import re
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -303,6 +304,8 @@ class MgnEmulator:
         self.initialized_regions = set(initialized_regions)
         #: when set, any other access key id gets UnrecognizedClientException (to exercise bad credentials)
         self.require_access_key = require_access_key
+        #: the last 500 requests that reached an operation: operation, User-Agent and JSON body
+        self.received: deque[dict[str, Any]] = deque(maxlen=500)
 
     # -- the data at a moment -------------------------------------------------------------------------------
     def log_items(self, job_id: str, elapsed: float | None = None) -> list[dict[str, Any]]:
@@ -440,11 +443,18 @@ class MgnEmulator:
             raise AwsError("SerializationException", 400, "Request body must be a JSON object")
         return body
 
+    async def record(self, request: Request, operation: str) -> dict[str, Any]:
+        body = await self.body(request)
+        self.received.append(
+            {"operation": operation, "user_agent": request.headers.get("user-agent", ""), "body": body}
+        )
+        return body
+
     # -- operations ---------------------------------------------------------------------------------------
     async def describe_job_log_items(self, request: Request) -> Response:
         try:
             self.authorize(request)
-            body = await self.body(request)
+            body = await self.record(request, "DescribeJobLogItems")
             job_id = body.get("jobID")
             if not isinstance(job_id, str) or not _JOB_ID.match(job_id):
                 raise validation_error(
@@ -473,7 +483,7 @@ class MgnEmulator:
     async def describe_jobs(self, request: Request) -> Response:
         try:
             self.authorize(request)
-            body = await self.body(request)
+            body = await self.record(request, "DescribeJobs")
             filters = body.get("filters") or {}
             wanted = filters.get("jobIDs")
             if wanted is not None:

@@ -31,6 +31,7 @@ from airflow_joblogs.exceptions import (
 from airflow_joblogs.hooks.base import log_tail_chunk, mask
 from airflow_joblogs.models import FailedUnit, JobState, JobStatus, LogChunk
 
+#: the ImportError text the MGN modules raise when the Amazon provider is missing
 INSTALL_HINT = (
     "AWS Application Migration Service support needs the Amazon provider (boto3, aiobotocore): "
     "pip install 'airflow-joblogs[amazon]'"
@@ -47,7 +48,6 @@ SERVICE = "AWS MGN"
 JOB_STATUSES = ("PENDING", "STARTED", "COMPLETED")
 LAUNCH_STATUSES = ("PENDING", "IN_PROGRESS", "LAUNCHED", "FAILED", "TERMINATED")
 
-#: the sensor's vocabulary: MGN's job status, with COMPLETED split by the success rules
 PENDING = "PENDING"
 STARTED = "STARTED"
 #: the job completed and every rule holds (see :func:`evaluate_job`)
@@ -56,6 +56,7 @@ COMPLETED = "COMPLETED"
 FAILED = "FAILED"
 #: the job completed; ``require_post_launch_success`` waits for the post-launch actions to finish
 POST_LAUNCH_IN_PROGRESS = "POST_LAUNCH_IN_PROGRESS"
+#: the sensor's vocabulary: MGN's job status, with COMPLETED split by the success rules of :func:`evaluate_job`
 STATUSES = (PENDING, STARTED, POST_LAUNCH_IN_PROGRESS, COMPLETED, FAILED)
 SUCCESS_STATUSES = frozenset({COMPLETED})
 FAILURE_STATUSES = frozenset({FAILED})
