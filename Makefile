@@ -6,7 +6,7 @@ PYTHON ?= python3
 UV := $(PYTHON) -m uv
 FLOOR_VENV := .venv-floor
 
-.PHONY: uv setup demo check lint typecheck test docs test-floor
+.PHONY: uv setup demo check lint typecheck test docs test-floor floor-requirements
 
 uv:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install -q --disable-pip-version-check uv
@@ -35,6 +35,12 @@ $(FLOOR_VENV)/.installed: .ci/floor-requirements.txt pyproject.toml
 	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(FLOOR_VENV)
 	$(UV) pip install --quiet --python $(FLOOR_VENV)/bin/python -r .ci/floor-requirements.txt -e .
 	touch $@
+
+# Re-resolve the floor environment: libraries as of Airflow 3.0.6's release, the compat shims current.
+floor-requirements: uv
+	$(UV) pip compile --quiet --python-version 3.11 --exclude-newer 2025-09-20 \
+		--exclude-newer-package apache-airflow-providers-common-compat=2026-11-01 \
+		.ci/floor.in -o .ci/floor-requirements.txt
 
 # The same suite on the oldest supported Airflow (3.0.x).
 test-floor: uv $(FLOOR_VENV)/.installed
