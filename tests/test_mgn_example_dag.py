@@ -9,14 +9,14 @@ import pytest
 
 pytest.importorskip("airflow.providers.amazon.aws.hooks.base_aws", reason="needs airflow-joblogs[amazon]")
 
-from airflow_joblogs.emulators.mgn import CONVERSION_ERROR, CUTOVER_JOB, FAILED_JOB
+from airflow_joblogs.emulators.mgn import CONVERSION_ERROR, CUTOVER_JOB, FAILED_JOB, SECRET_ACCESS_KEY
 from airflow_joblogs.hooks.mgn import render_item
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.mark.parametrize("deferrable", [True, False], ids=["deferrable", "poke"])
-def test_mgn_cutover_logs(mgn, run_example_dag, tmp_path, deferrable):
+def test_mgn_cutover_logs(mgn, run_example_dag, tmp_path, deferrable, capfd):
     mgn.emulator.received.clear()
     _run, tis = run_example_dag("mgn_cutover_logs.py", tmp_path, deferrable)
     states = {task_id: ti.state for task_id, ti in tis.items()}
@@ -45,3 +45,7 @@ def test_mgn_cutover_logs(mgn, run_example_dag, tmp_path, deferrable):
     records = [json.loads(line) for line in (tmp_path / files[1]).read_text().splitlines()]
     assert records == mgn.emulator.log_items(FAILED_JOB)
     assert sum(r["eventData"].get("rawError") == CONVERSION_ERROR for r in records if "eventData" in r) == 3
+
+    out, err = capfd.readouterr()
+    assert "LAUNCH_FAILED" in out + err, "the task logs were captured"
+    assert SECRET_ACCESS_KEY not in out + err + json.dumps(manifest), "the secret key is in no log and no XCom"

@@ -232,11 +232,17 @@ def test_export_under_injected_faults_has_every_item_exactly_once(mgn, tmp_path)
     clean = archive(WAVE_JOB, destination=str(tmp_path / "clean") + "/", log_format="jsonl", max_results=10)
     before = dict(mgn.app.faults.injected)
     mgn.app.faults.update(
-        seed=5, error_rate=0.12, drop_rate=0.08, empty_rate=0.08, truncate_rate=0.08, retry_after=0.05
+        seed=22,
+        error_rate=0.1,
+        throttle_rate=0.04,
+        drop_rate=0.08,
+        empty_rate=0.08,
+        truncate_rate=0.08,
+        retry_after=0.05,
     )
     faulty = archive(WAVE_JOB, destination=str(tmp_path / "faulty") + "/", log_format="jsonl", max_results=10)
-    injected = sum(mgn.app.faults.injected.values()) - sum(before.values())
-    assert injected >= 4, "the faults were really served"
+    injected = {k: v - before.get(k, 0) for k, v in mgn.app.faults.injected.items()}
+    assert all(injected.get(kind) for kind in ("error", "throttle", "drop", "empty", "truncate")), injected
     data = (tmp_path / "faulty" / f"mgn-{WAVE_JOB}.jsonl").read_bytes()
     assert faulty["sha256"] == clean["sha256"] == hashlib.sha256(data).hexdigest()
     records = [json.loads(line) for line in data.decode().splitlines()]

@@ -504,16 +504,22 @@ class MgnHook(AwsBaseHook):
     async def aget_client(self) -> Any:
         """The aiobotocore ``mgn`` client, shared by every async call of this hook until :meth:`aclose`.
 
-        The connection lookup and client creation run in a worker thread (the Amazon provider's
-        ``get_async_conn``), so the event loop is never blocked.
+        The connection lookup, the secrets' registration with the masker and the client creation are
+        synchronous; they run in a worker thread (as the Amazon provider's ``get_async_conn`` does), so the
+        event loop is never blocked.
         """
         if self._aclient is None:
+            from asgiref.sync import sync_to_async
+
             with aws_errors():
-                context = await self.get_async_conn()
+                context = await sync_to_async(self._new_async_client)()
                 client = await context.__aenter__()
-            self._register_secrets()
             self._aclient_context, self._aclient = context, _install_guards(client)
         return self._aclient
+
+    def _new_async_client(self) -> Any:
+        self._register_secrets()
+        return self.get_client_type(region_name=self.region_name, deferrable=True)
 
     def close(self) -> None:
         if "client" in self.__dict__:
