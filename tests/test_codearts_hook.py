@@ -150,6 +150,15 @@ def test_raw_pages_are_contiguous_and_complete(cb):
     assert set(pages[0]) == SEED_RESULT_FIELDS | {"job_id", "build_no"}
 
 
+def test_offsets_typed_as_strings_are_followed_too(cb):
+    cb.emulator.set_knobs(string_offsets=True, max_page_bytes=100_000)
+    h = hook()
+    assert h.get_real_time_log(LARGE_JOB, 3)["end_offset"] == "100000"
+    chunks = list(h.iter_build_log(LARGE_JOB, 3))
+    assert "".join(c.text for c in chunks).encode() == full_log(cb, LARGE_JOB, 3)
+    assert chunks[-1].cursor["end_offset"] == len(full_log(cb, LARGE_JOB, 3))
+
+
 def test_whole_build_log_is_its_steps_in_order(cb):
     h = hook()
     wait_finished(h, WEB_JOB, 7)

@@ -22,7 +22,8 @@ emulator's IAM endpoint (``POST /v3/auth/tokens``) issued and that has not expir
 
 Service-specific faults, besides the shared :class:`~airflow_joblogs.emulators.base.Faults`:
 ``empty_log_rate`` (a log page answers an empty ``log`` with ``has_more`` true: "request again"),
-``too_frequent_rate`` (CB.00060211, alternately as HTTP 400 and 500), and ``log_script``, a list of
+``too_frequent_rate`` (CB.00060211, alternately as HTTP 400 and 500), ``string_offsets`` (offsets as
+strings, their documented type, instead of the examples' numbers), and ``log_script``, a list of
 ``empty_log`` / ``too_frequent`` / ``busy`` for the next log requests, in order. Set them in Python or
 with ``POST /_emulator/codearts``.
 """
@@ -326,13 +327,16 @@ class CodeArtsEmulator:
         token_ttl: float = 24 * 3600.0,
         empty_log_rate: float = 0.0,
         too_frequent_rate: float = 0.0,
+        string_offsets: bool = False,
         seed: int | None = None,
         faults: Faults | None = None,
     ) -> None:
         self.builds = catalogue(large_log_bytes)
         self.clock = JobClock(speed)
         self.faults = faults or Faults()
-        self.max_page_bytes = max_page_bytes
+        self.max_page_bytes = self._default_page_bytes = max_page_bytes
+        #: answer offsets as strings (the documented type) instead of numbers (the documented examples)
+        self.string_offsets = string_offsets
         self.token_ttl = token_ttl
         self.empty_log_rate = empty_log_rate
         self.too_frequent_rate = too_frequent_rate
@@ -358,6 +362,8 @@ class CodeArtsEmulator:
                     setattr(self, key, float(value))
                 elif key == "max_page_bytes":
                     self.max_page_bytes = int(value)
+                elif key == "string_offsets":
+                    self.string_offsets = bool(value)
                 else:
                     raise ValueError(f"unknown CodeArts knob {key!r}")
 
@@ -365,7 +371,13 @@ class CodeArtsEmulator:
         """Clean knobs and clocks (tests call this between cases)."""
         self.clock.reset()
         self.faults.clear()
-        self.set_knobs(empty_log_rate=0, too_frequent_rate=0, log_script=[])
+        self.set_knobs(
+            empty_log_rate=0,
+            too_frequent_rate=0,
+            log_script=[],
+            max_page_bytes=self._default_page_bytes,
+            string_offsets=False,
+        )
         with self._lock:
             self._tokens.clear()
             self.tokens_issued = 0
@@ -601,10 +613,12 @@ class CodeArtsEmulator:
         if fault == "busy":
             return self.error(500, "CB.00060100", "The system is busy. Try again later.")
         if fault == "empty_log" and start < revealed:
-            return self.ok(
-                {"start_offset": start, "end_offset": start, "log": "", "has_more": True, "location": "jenkins"}
-            )
-        return self.ok(log_page(data, revealed, start, end, sort, size, self.max_page_bytes))
+            page = {"start_offset": start, "end_offset": start, "log": "", "has_more": True, "location": "jenkins"}
+        else:
+            page = log_page(data, revealed, start, end, sort, size, self.max_page_bytes)
+        if self.string_offsets:
+            page["start_offset"], page["end_offset"] = str(page["start_offset"]), str(page["end_offset"])
+        return self.ok(page)
 
     async def real_time_log(self, request: Request) -> Response:
         p = request.path_params
@@ -742,6 +756,7 @@ class CodeArtsEmulator:
                 "too_frequent_rate": self.too_frequent_rate,
                 "log_script": list(self.log_script),
                 "max_page_bytes": self.max_page_bytes,
+                "string_offsets": self.string_offsets,
                 "token_ttl": self.token_ttl,
                 "log_faults_served": dict(self.log_faults_served),
                 "tokens_issued": self.tokens_issued,
