@@ -328,3 +328,73 @@ def test_no_region_is_a_clear_parameter_error(mgn, monkeypatch):
     with pytest.raises(InvalidParameterError, match="region_name"):
         MgnHook("mgn_nowhere").describe_job(CUTOVER_JOB)
     assert served(mgn) == before
+
+
+def test_a_service_validation_error_keeps_reason_and_fields(mgn):
+    import botocore.exceptions
+
+    from airflow_joblogs.hooks.mgn import translate_error
+
+    hook = MgnHook()
+    with pytest.raises(botocore.exceptions.ClientError) as info:  # botocore does not check the maximum itself
+        hook.client.describe_job_log_items(jobID=CUTOVER_JOB, maxResults=5000)
+    error = translate_error(info.value, "DescribeJobLogItems")
+    assert isinstance(error, RemoteValidationError) and error.code == "ValidationException"
+    assert "[fieldValidationFailed] [maxResults: Member must have value between 1 and 1000]" in str(error)
+    assert str(error).startswith("[AWS MGN] DescribeJobLogItems: 1 validation error detected")
+
+
+# -- the success rules on their own (MGN's documented fields, no service needed) ---------------------------------------
+def launch_job(*servers: dict, status: str = "COMPLETED", type_: str = "LAUNCH") -> dict:
+    return {
+        "jobID": CUTOVER_JOB,
+        "type": type_,
+        "initiatedBy": "START_CUTOVER",
+        "status": status,
+        "participatingServers": list(servers),
+    }
+
+
+def server(launch_status: str = "LAUNCHED", *actions: tuple[str, bool]) -> dict:
+    entry: dict = {"sourceServerID": "s-00000000000000001", "launchStatus": launch_status}
+    if actions:
+        entry["postLaunchActionsStatus"] = {
+            "postLaunchActionsLaunchStatusList": [
+                {"ssmDocument": {"actionName": f"a{n}", "mustSucceedForCutover": must}, "executionStatus": state}
+                for n, (state, must) in enumerate(actions)
+            ]
+        }
+    return entry
+
+
+def item(event: str, server_id: str | None = "s-00000000000000001", **data) -> dict:
+    return {
+        "logDateTime": "2026-11-22T10:00:00.000Z",
+        "event": event,
+        "eventData": {"sourceServerID": server_id, **data},
+    }
+
+
+@pytest.mark.parametrize(
+    ("job", "items", "require", "expected"),
+    [
+        (launch_job(server(), status="STARTED"), None, False, "STARTED"),
+        (launch_job(server()), [item("LAUNCH_START")], False, "COMPLETED"),
+        (launch_job(server("IN_PROGRESS")), [], False, "FAILED"),  # completed, short of its target
+        (launch_job(server("TERMINATED"), type_="TERMINATE"), [], False, "COMPLETED"),
+        (launch_job(server("LAUNCHED"), type_="TERMINATE"), [], False, "FAILED"),
+        (launch_job(server()), [item("CLEANUP_FAIL", rawError="x")], False, "FAILED"),
+        (launch_job(server()), [item("SNAPSHOT_FAIL", attemptCount=1, maxAttemptsCount=3)], False, "FAILED"),
+        (launch_job(server()), [item("JOB_CANCEL", None)], False, "FAILED"),
+        (launch_job(server("LAUNCHED", ("FAILED", True))), [], False, "COMPLETED"),
+        (launch_job(server("LAUNCHED", ("FAILED", True))), [], True, "FAILED"),
+        (launch_job(server("LAUNCHED", ("FAILED", False), ("SUCCESS", True))), [], True, "COMPLETED"),
+        (launch_job(server("LAUNCHED", ("IN_PROGRESS", True))), [], True, "POST_LAUNCH_IN_PROGRESS"),
+        (launch_job(server("LAUNCHED")), [], True, "POST_LAUNCH_IN_PROGRESS"),  # actions not reported yet
+        (launch_job(server("FAILED")), [], True, "FAILED"),
+    ],
+)
+def test_success_rules(job, items, require, expected):
+    from airflow_joblogs.hooks.mgn import evaluate_job
+
+    assert evaluate_job(job, items, require_post_launch_success=require).raw_status == expected
