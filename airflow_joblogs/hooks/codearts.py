@@ -236,12 +236,6 @@ def _as_offset(value: Any, name: str) -> int:
         raise JobLogsError(f"the service sent a non-numeric {name} {value!r}", service=SERVICE) from None
 
 
-def _tail(text: str, lines: int) -> str:
-    if lines <= 0 or not text:
-        return ""
-    return "\n".join(text.rstrip("\n").split("\n")[-lines:])
-
-
 class CodeArtsBuildHook(JobLogsHook):
     """Talk to Huawei Cloud CodeArts Build (AK/SK signing, an IAM token, or IAM user credentials).
 
