@@ -6,7 +6,11 @@ import os
 import sys
 
 sys.path.insert(0, os.path.abspath(".."))
+import tempfile
+
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+# autodoc imports Airflow, which creates AIRFLOW_HOME/airflow.cfg: keep that out of the user's home.
+os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="joblogs-docs-airflow-home-"))
 
 project = "airflow-joblogs"
 author = "airflow-joblogs contributors"
