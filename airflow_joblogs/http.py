@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
+import ssl
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -163,6 +166,49 @@ def _release(response: httpx.Response) -> None:
     response.stream = _SPENT
 
 
+_SSL_CONTEXTS: dict[tuple[Any, ...], ssl.SSLContext] = {}
+_SSL_LOCK = threading.Lock()
+
+
+def ssl_context(verify: bool | str) -> ssl.SSLContext:
+    """The TLS context for ``verify`` (True: the system's CA bundle as httpx chooses it; False: no checks; a path:
+    that CA bundle file or folder), built once per process and shared by every client.
+
+    Building a context loads the whole CA bundle (tens of milliseconds and hundreds of KB each); a triggerer
+    running a thousand triggers would otherwise build a thousand identical ones.
+    """
+    key = (verify, os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+    with _SSL_LOCK:
+        context = _SSL_CONTEXTS.get(key)
+        if context is None:
+            if isinstance(verify, str):
+                try:
+                    if os.path.isdir(verify):
+                        context = ssl.create_default_context(capath=verify)
+                    else:
+                        context = ssl.create_default_context(cafile=verify)
+                except (OSError, ssl.SSLError) as exc:
+                    raise InvalidParameterError(
+                        "ca_bundle", f"{verify!r} is not a readable CA bundle ({type(exc).__name__})"
+                    ) from None
+            else:
+                context = httpx.create_ssl_context(verify=bool(verify))
+            _SSL_CONTEXTS[key] = context
+        return context
+
+
+def _certificate_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    """The certificate verification failure behind a transport error, if that is what it was."""
+    seen: BaseException | None = exc
+    for _ in range(10):  # a short chain: httpx -> httpcore -> ssl
+        if seen is None:
+            break
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def _is_retryable(exc: BaseException) -> bool:
     return isinstance(exc, JobLogsError) and exc.retryable
 
@@ -205,7 +251,7 @@ class ServiceClient:
         return {
             "base_url": self.base_url,
             "auth": self.auth,
-            "verify": self.verify,
+            "verify": ssl_context(self.verify),
             "timeout": httpx.Timeout(self.timeout, connect=self.connect_timeout),
             "headers": {"User-Agent": "airflow-joblogs", **self.headers},
             "follow_redirects": False,
@@ -260,9 +306,17 @@ class ServiceClient:
             "reraise": True,
         }
 
-    def _transport_error(self, request: ApiRequest, exc: httpx.TransportError) -> TransientError:
+    def _transport_error(self, request: ApiRequest, exc: httpx.TransportError) -> JobLogsError:
         # The exception class names the fault (ConnectError, ReadTimeout, RemoteProtocolError ...);
         # its text is kept out because some transports echo the full URL.
+        refused = _certificate_error(exc)
+        if refused is not None:  # asking again cannot help: say what to change
+            return JobLogsError(
+                f"{request.describe()} failed: the server's TLS certificate was not accepted "
+                f"({refused.verify_message or refused.reason}); name the CA that signed it in the connection's "
+                "ca_bundle extra (or, for a test server you trust, set verify=false)",
+                service=self.service,
+            )
         return TransientError(f"{request.describe()} failed: {exc.__class__.__name__}", service=self.service)
 
     def request_id(self, response: httpx.Response) -> str | None:

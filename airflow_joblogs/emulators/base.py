@@ -277,20 +277,33 @@ def build_app(
 
 
 class EmulatorServer:
-    """Serve an :class:`EmulatorApp` with uvicorn on 127.0.0.1 in a background thread."""
+    """Serve an :class:`EmulatorApp` with uvicorn on 127.0.0.1 in a background thread.
 
-    def __init__(self, app: EmulatorApp, port: int = 0, host: str = "127.0.0.1") -> None:
+    With ``ssl_certfile`` and ``ssl_keyfile`` it serves https (to check how clients treat a certificate).
+    """
+
+    def __init__(
+        self,
+        app: EmulatorApp,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        *,
+        ssl_certfile: str | None = None,
+        ssl_keyfile: str | None = None,
+    ) -> None:
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise ValueError("emulators listen on loopback only")
         self.app = app
         self.host = host
         self.port = port
+        self.ssl_certfile = ssl_certfile
+        self.ssl_keyfile = ssl_keyfile
         self._server: Any = None
         self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.ssl_certfile else 'http'}://{self.host}:{self.port}"
 
     def connections(self) -> dict[str, dict[str, Any]]:
         return self.app.connections(self.url)
@@ -303,7 +316,13 @@ class EmulatorServer:
         sock.bind((self.host, self.port))
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
-            self.app.asgi, log_level="critical", access_log=False, lifespan="off", timeout_keep_alive=30
+            self.app.asgi,
+            log_level="critical",
+            access_log=False,
+            lifespan="off",
+            timeout_keep_alive=30,
+            ssl_certfile=self.ssl_certfile,
+            ssl_keyfile=self.ssl_keyfile,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
@@ -16,6 +17,8 @@ from airflow_joblogs.models import WAITING, JobStatus, decide
 class JobTrigger(BaseTrigger):
     """Polls a remote job until it reaches a success or failure state (or ``end_time``) and fires once.
 
+    The first check comes a random part of ``poll_interval`` after the start (the sensor checked just before
+    deferring), then one every ``poll_interval``, so triggers started together do not poll in step.
     All kwargs are JSON values. Events: ``{"status": "success"|"failure"|"timeout"|"error", "message",
     "job_status": {...}, "cursor": ...}``; errors are reported as events, never raised.
     """
@@ -82,6 +85,12 @@ class JobTrigger(BaseTrigger):
         hook = self.make_hook()
         success, failure = set(self.success_states), set(self.failure_states)
         try:
+            # The sensor checked just before deferring, so the first check waits a random part of the interval:
+            # triggers started together (a triggerer restart) spread their requests instead of sending them at once.
+            first = random.uniform(0, self.poll_interval)
+            if self.end_time is not None:
+                first = max(0.0, min(first, self.end_time - time.time()))
+            await asyncio.sleep(first)
             while True:
                 status: JobStatus = await hook.ajob_status_from_ref(self.job_ref)
                 if self.stream_logs:
