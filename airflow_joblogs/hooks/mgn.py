@@ -11,11 +11,15 @@ Needs the extra ``airflow-joblogs[amazon]``.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import re
-from collections.abc import AsyncIterator, Iterable, Iterator
+import time
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -439,6 +443,56 @@ def _page_items(page: dict[str, Any], operation: str) -> list[dict[str, Any]]:
     return list(page.get("items") or [])
 
 
+@dataclass(eq=False)
+class _SharedClient:
+    key: tuple[Any, ...]
+    context: Any
+    client: Any
+    created: float = field(default_factory=time.monotonic)
+    users: int = 0
+
+
+class SharedAsyncClients:
+    """aiobotocore clients shared by the hooks of one event loop that use the same connection and settings.
+
+    A botocore client carries its own copy of the service model and generated methods (about half a megabyte,
+    and tens of milliseconds to build); a triggerer polling a thousand MGN jobs through one connection needs
+    one, not a thousand. A client is closed when its last hook closes; after ``max_age`` seconds new hooks get
+    a fresh one, so a changed connection (rotated keys) is picked up even while triggers keep running.
+    """
+
+    def __init__(self, max_age: float = 3600.0) -> None:
+        self.max_age = max_age
+        self._by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Any, Any]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    async def acquire(
+        self, key: tuple[Any, ...], open_client: Callable[[], Awaitable[tuple[Any, Any]]]
+    ) -> _SharedClient:
+        state = self._by_loop.setdefault(asyncio.get_running_loop(), {})
+        lock = state.setdefault(("lock", key), asyncio.Lock())
+        async with lock:  # one creation at a time, however many triggers start together
+            shared: _SharedClient | None = state.get(key)
+            if shared is None or time.monotonic() - shared.created > self.max_age:
+                context, client = await open_client()
+                shared = state[key] = _SharedClient(key, context, client)
+            shared.users += 1
+            return shared
+
+    async def release(self, shared: _SharedClient) -> None:
+        shared.users -= 1
+        if shared.users > 0:
+            return
+        state = self._by_loop.get(asyncio.get_running_loop(), {})
+        if state.get(shared.key) is shared:
+            del state[shared.key]
+        await shared.context.__aexit__(None, None, None)
+
+
+_SHARED = SharedAsyncClients()
+
+
 class MgnHook(AwsBaseHook):
     """Talk to AWS Application Migration Service through boto3 (sync) and aiobotocore (async, triggers).
 
@@ -471,6 +525,7 @@ class MgnHook(AwsBaseHook):
         self.max_attempts = max_attempts
         self._aclient: Any = None
         self._aclient_context: Any = None
+        self._shared: _SharedClient | None = None
 
     def __repr__(self) -> str:
         return f"MgnHook(aws_conn_id={self.aws_conn_id!r})"
@@ -502,20 +557,35 @@ class MgnHook(AwsBaseHook):
                 raise InvalidParameterError("endpoint_url", str(exc)) from None
 
     async def aget_client(self) -> Any:
-        """The aiobotocore ``mgn`` client, shared by every async call of this hook until :meth:`aclose`.
+        """The aiobotocore ``mgn`` client, used by every async call of this hook until :meth:`aclose`.
 
         The connection lookup, the secrets' registration with the masker and the client creation are
         synchronous; they run in a worker thread (as the Amazon provider's ``get_async_conn`` does), so the
-        event loop is never blocked.
+        event loop is never blocked. Hooks on one event loop with the same connection and settings share one
+        client (see :class:`SharedAsyncClients`); a hook given its own ``config`` gets its own.
         """
         if self._aclient is None:
-            from asgiref.sync import sync_to_async
-
-            with aws_errors():
-                context = await sync_to_async(self._new_async_client)()
-                client = await context.__aenter__()
-            self._aclient_context, self._aclient = context, _install_guards(client)
+            key = self._shared_key()
+            if key is None:
+                self._aclient_context, self._aclient = await self._open_async_client()
+            else:
+                self._shared = await _SHARED.acquire(key, self._open_async_client)
+                self._aclient = self._shared.client
         return self._aclient
+
+    def _shared_key(self) -> tuple[Any, ...] | None:
+        # constructor arguments only: reading the connection here would block the event loop
+        if self._config is not None:
+            return None
+        return (self.aws_conn_id, self._region_name, self._verify, self.max_attempts)
+
+    async def _open_async_client(self) -> tuple[Any, Any]:
+        from asgiref.sync import sync_to_async
+
+        with aws_errors():
+            context = await sync_to_async(self._new_async_client)()
+            client = await context.__aenter__()
+        return context, _install_guards(client)
 
     def _new_async_client(self) -> Any:
         self._register_secrets()
@@ -526,6 +596,9 @@ class MgnHook(AwsBaseHook):
             self.__dict__.pop("client").close()
 
     async def aclose(self) -> None:
+        if self._shared is not None:
+            shared, self._shared, self._aclient = self._shared, None, None
+            await _SHARED.release(shared)
         if self._aclient_context is not None:
             context, self._aclient_context, self._aclient = self._aclient_context, None, None
             await context.__aexit__(None, None, None)
