@@ -205,3 +205,26 @@ def mgn(mgn_server: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> Iterator
     set_connections(monkeypatch, mgn_server.connections())
     yield mgn_server
     mgn_server.app.faults.clear()
+
+
+@pytest.fixture
+def mgn_log(mgn_server: EmulatorServer):
+    """``mgn_log(job_id)``: the MGN emulator's log items of a job as the installed botocore parses them.
+
+    botocore keeps only the fields its service model knows: older releases (1.40, for one) do not model
+    ``attemptCount`` / ``maxAttemptsCount`` and drop them. ``mgn_log.fields`` lists the ``eventData`` fields kept.
+    """
+    import botocore.session
+
+    fields = frozenset(botocore.session.get_session().get_service_model("mgn").shape_for("JobLogEventData").members)
+
+    def items(job_id: str) -> list[dict]:
+        result = []
+        for item in mgn_server.emulator.log_items(job_id):  # type: ignore[attr-defined]
+            if "eventData" in item:
+                item = {**item, "eventData": {k: v for k, v in item["eventData"].items() if k in fields}}
+            result.append(item)
+        return result
+
+    items.fields = fields  # type: ignore[attr-defined]
+    return items
