@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from airflow_joblogs._imports import LazyClass
 from airflow_joblogs.exceptions import InvalidParameterError
-from airflow_joblogs.hooks.mgn import MgnHook, job_ref, validate_max_results
+from airflow_joblogs.hooks.mgn_model import DEFAULT_CONN_ID, job_ref, require_amazon_provider, validate_max_results
 from airflow_joblogs.models import LogChunk
 from airflow_joblogs.operators.base import JobLogOperator
+
+if TYPE_CHECKING:
+    from airflow_joblogs.hooks.mgn import MgnHook
+
+require_amazon_provider()
 
 
 class MgnJobLogOperator(JobLogOperator):
@@ -35,7 +41,9 @@ class MgnJobLogOperator(JobLogOperator):
     """
 
     template_fields = ("job_id", "account_id", "conn_id", "destination")
-    hook_class = MgnHook  # type: ignore[assignment]  # the same normalized interface, over boto3
+    #: the same normalized interface, over boto3; imported when the task runs, so parsing a DAG file does not
+    #: load botocore
+    hook_class = LazyClass("airflow_joblogs.hooks.mgn.MgnHook")  # type: ignore[assignment]
     service_name = "AWS MGN"
 
     def __init__(
@@ -48,7 +56,7 @@ class MgnJobLogOperator(JobLogOperator):
         aws_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(conn_id=kwargs.pop("conn_id", None) or aws_conn_id, **kwargs)
+        super().__init__(conn_id=kwargs.pop("conn_id", None) or aws_conn_id or DEFAULT_CONN_ID, **kwargs)
         if not isinstance(group_by_server, bool):
             raise InvalidParameterError("group_by_server", f"{group_by_server!r} is not a boolean", "True, False")
         self.job_id = job_id

@@ -5,9 +5,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from airflow_joblogs.hooks.mgn import FAILURE_STATUSES, STATUSES, SUCCESS_STATUSES, MgnHook, job_ref
+from airflow_joblogs._imports import LazyClass
+from airflow_joblogs.hooks.mgn_model import (
+    DEFAULT_CONN_ID,
+    FAILURE_STATUSES,
+    STATUSES,
+    SUCCESS_STATUSES,
+    job_ref,
+    require_amazon_provider,
+)
 from airflow_joblogs.sensors.base import JobSensor
 from airflow_joblogs.triggers.mgn import MgnJobTrigger
+
+require_amazon_provider()
 
 
 class MgnJobSensor(JobSensor):
@@ -36,7 +46,8 @@ class MgnJobSensor(JobSensor):
     """
 
     template_fields = ("job_id", "account_id", "conn_id")
-    hook_class = MgnHook  # type: ignore[assignment]  # the same normalized interface, over boto3
+    #: imported when the task runs, so parsing a DAG file does not load botocore
+    hook_class = LazyClass("airflow_joblogs.hooks.mgn.MgnHook")  # type: ignore[assignment]
     trigger_class = MgnJobTrigger
     service_name = "AWS MGN"
     known_states = frozenset(STATUSES)
@@ -55,7 +66,7 @@ class MgnJobSensor(JobSensor):
         **kwargs: Any,
     ) -> None:
         super().__init__(
-            conn_id=kwargs.pop("conn_id", None) or aws_conn_id,
+            conn_id=kwargs.pop("conn_id", None) or aws_conn_id or DEFAULT_CONN_ID,
             success_states=success_states,
             failure_states=failure_states,
             **kwargs,
