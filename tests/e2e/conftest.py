@@ -1,0 +1,179 @@
+"""The end-to-end stage: the four emulators, moto's S3 server and a real Airflow 3 (api-server, scheduler,
+dag-processor, triggerer), started once per session and stopped at its end, whatever happened.
+
+Connections are set the ways users set them: ``airflow connections add`` (stored in the metadata database,
+so the triggerer looks them up through the API server) for BlueKing JOB and QingCloud, ``AIRFLOW_CONN_*``
+environment variables for CodeArts Build (its IAM-password variant, so tokens are issued during the run),
+AWS MGN and the S3 archive bucket. Archives go to ``s3://aws_s3@<bucket>/e2e`` on moto.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from airflow_cluster import ROOT, AirflowCluster, newest_airflow_only
+
+from airflow_joblogs.emulators.base import EmulatorServer
+
+#: emulator job clock speed: slow enough that deferred sensors see their jobs run (and stream their lines)
+E2E_SPEED = 0.25
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "e2e: end-to-end runs in a real Airflow (separate processes, REST API, browser); CI runs them"
+    )
+
+
+@dataclass
+class Stage:
+    """What the end-to-end tests get: the running Airflow, the emulators, the S3 bucket and every secret."""
+
+    airflow: AirflowCluster
+    emulators: dict[str, Any]
+    servers: dict[str, EmulatorServer]
+    s3_endpoint: str
+    bucket: str
+    s3_credentials: dict[str, str]
+    archive_root: str
+    #: every credential configured anywhere in the run (tokens issued during the run are added by the tests)
+    secrets: set[str] = field(default_factory=set)
+
+    def s3(self) -> Any:
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.s3_endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=self.s3_credentials["key"],
+            aws_secret_access_key=self.s3_credentials["secret"],
+        )
+
+
+def _start_emulators() -> tuple[dict[str, Any], dict[str, EmulatorServer]]:
+    from airflow_joblogs.emulators.blueking import BlueKingEmulator
+    from airflow_joblogs.emulators.codearts import CodeArtsEmulator
+    from airflow_joblogs.emulators.mgn import MgnEmulator
+    from airflow_joblogs.emulators.qingcloud import QingCloudEmulator
+
+    emulators = {
+        "blueking": BlueKingEmulator(speed=E2E_SPEED, large_log_bytes=1 << 20, large_hosts=4),
+        "codearts": CodeArtsEmulator(speed=E2E_SPEED, large_log_bytes=1 << 20),
+        "qingcloud": QingCloudEmulator(speed=E2E_SPEED),
+        "mgn": MgnEmulator(speed=E2E_SPEED, wave_servers=4),
+    }
+    servers: dict[str, EmulatorServer] = {}
+    try:
+        for name, emulator in emulators.items():
+            servers[name] = EmulatorServer(emulator.app()).start()
+    except BaseException:
+        for server in servers.values():
+            server.stop()
+        if request.session.testsfailed:
+            print(f"\ne2e: kept the Airflow home for a look: {home}")
+        else:
+            shutil.rmtree(home, ignore_errors=True)
+        raise
+    return emulators, servers
+
+
+def _connection_secrets(conn: dict[str, Any]) -> set[str]:
+    found = {conn.get("password") or ""}
+    for key, value in (conn.get("extra") or {}).items():
+        if key in ("bk_token", "access_token", "security_token", "aws_secret_access_key", "aws_session_token"):
+            found.add(str(value))
+    return {s for s in found if s}
+
+
+@pytest.fixture(scope="session")
+def e2e_stage(s3_server: str, request: pytest.FixtureRequest) -> Iterator[Stage]:
+    """Everything up, connections set, DAGs parsed; everything stopped at the end of the session.
+    The Airflow home (logs, component output) is removed if every test passed, kept for a look otherwise."""
+    newest_airflow_only()
+    started = time.monotonic()
+    home = Path(tempfile.mkdtemp(prefix="joblogs-e2e-"))
+    emulators, servers = _start_emulators()
+    cluster: AirflowCluster | None = None
+    try:
+        s3_credentials = {"key": "AKIAE2E" + secrets.token_hex(6).upper(), "secret": "s3-" + secrets.token_urlsafe(24)}
+        bucket = f"joblogs-e2e-{uuid.uuid4().hex[:10]}"
+        stage_conns: dict[str, dict[str, Any]] = {
+            "aws_s3": {
+                "conn_type": "aws",
+                "login": s3_credentials["key"],
+                "password": s3_credentials["secret"],
+                "extra": {"endpoint_url": s3_server, "region_name": "us-east-1"},
+            },
+            **servers["mgn"].connections(),
+        }
+        codearts = servers["codearts"].connections()
+        stage_conns["codearts_build_default"] = codearts["codearts_build_iam"]
+        env = {f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(conn) for conn_id, conn in stage_conns.items()}
+        archive_root = f"s3://aws_s3@{bucket}/e2e"
+        env["JOBLOGS_ARCHIVE_ROOT"] = archive_root
+        env["AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE"] = "True"
+        cluster = AirflowCluster(home, ROOT / "example_dags", env)
+
+        stage = Stage(
+            airflow=cluster,
+            emulators=emulators,
+            servers=servers,
+            s3_endpoint=s3_server,
+            bucket=bucket,
+            s3_credentials=s3_credentials,
+            archive_root=archive_root,
+        )
+        stage.s3().create_bucket(Bucket=bucket)
+
+        bk = servers["blueking"].connections()["bk_job_default"]
+        qc = servers["qingcloud"].connections()["qingcloud_default"]
+        for conn in [*stage_conns.values(), *codearts.values(), bk, qc]:
+            stage.secrets |= _connection_secrets(conn)
+        stage.secrets |= {s3_credentials["secret"], cluster.env["AIRFLOW__API_AUTH__JWT_SECRET"]}
+        stage.secrets |= {cluster.env["AIRFLOW__CORE__FERNET_KEY"]}
+
+        cluster.run_cli("db", "migrate")
+        # as the connection pages show it: flags for one, a JSON document for the other
+        cluster.run_cli(
+            "connections",
+            "add",
+            "bk_job_default",
+            "--conn-type",
+            "bk_job",
+            "--conn-host",
+            bk["host"],
+            "--conn-login",
+            bk["login"],
+            "--conn-password",
+            bk["password"],
+            "--conn-extra",
+            json.dumps(bk["extra"]),
+        )
+        cluster.run_cli("connections", "add", "qingcloud_default", "--conn-json", json.dumps(qc))
+        cluster.start()
+        cluster.wait_healthy()
+        cluster.wait_dags(
+            ["blueking_deploy_gate", "codearts_build_archive", "qingcloud_cluster_jobs", "mgn_cutover_logs"]
+        )
+        print(f"\ne2e stage up in {time.monotonic() - started:.0f}s: Airflow {cluster.url}, home {home}")
+        yield stage
+    finally:
+        if cluster is not None:
+            cluster.stop()
+        for server in servers.values():
+            server.stop()
+        if request.session.testsfailed:
+            print(f"\ne2e: kept the Airflow home for a look: {home}")
+        else:
+            shutil.rmtree(home, ignore_errors=True)
