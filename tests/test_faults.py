@@ -34,6 +34,7 @@ def archive(tmp_path, conn_id: str, job_id: int, log_format: str, name: str) -> 
         bk_job_conn_id=conn_id,
         destination=str(tmp_path / name) + "/",
         log_format=log_format,
+        concurrency=1,  # one batch at a time: the seeded faults meet the requests in a fixed order
     )
     op.hook_class = type(
         "FastRetryHook",

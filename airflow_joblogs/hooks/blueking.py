@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections import deque
+from collections.abc import AsyncIterator, Generator, Iterator
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +31,16 @@ from airflow_joblogs.hooks.base import (
     mask,
     retry_policy_from_extra,
 )
-from airflow_joblogs.http import ApiRequest, Call, Program, ServiceClient, json_body, relay, retry_after_seconds
+from airflow_joblogs.http import (
+    ApiRequest,
+    Call,
+    Gather,
+    Program,
+    ServiceClient,
+    json_body,
+    relay,
+    retry_after_seconds,
+)
 from airflow_joblogs.models import FailedUnit, JobState, JobStatus, LogChunk
 
 if TYPE_CHECKING:
@@ -41,6 +51,9 @@ API_STYLES = ("esb_v2", "gateway_v3")
 SCOPE_TYPES = ("biz", "biz_set")
 #: the gateway accepts at most this many hosts per batch_get_job_instance_ip_log call
 MAX_HOSTS_PER_BATCH = 500
+#: batch_get_job_instance_ip_log calls in flight at once when fetching many hosts' logs
+DEFAULT_LOG_CONCURRENCY = 4
+MAX_LOG_CONCURRENCY = 16
 
 JOB_STATUS_NAMES = {
     1: "not executed",
@@ -126,6 +139,16 @@ def positive_int(value: Any, parameter: str) -> int:
         value = int(value.strip())
     if not isinstance(value, int) or value < 1:
         raise InvalidParameterError(parameter, f"{value!r} must be a positive integer")
+    return value
+
+
+def validate_concurrency(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_LOG_CONCURRENCY:
+        raise InvalidParameterError(
+            "concurrency",
+            f"{value!r} is not valid",
+            f"an integer from 1 (one batch at a time) to {MAX_LOG_CONCURRENCY}",
+        )
     return value
 
 
@@ -520,14 +543,22 @@ class BlueKingJobHook(JobLogsHook):
         return self._to_status(job_ref, body)
 
     def log_program(
-        self, ref: dict[str, Any], *, only_hosts: set[str] | None = None, batch_bytes: int = 8 << 20
+        self,
+        ref: dict[str, Any],
+        *,
+        only_hosts: set[str] | None = None,
+        batch_bytes: int = 8 << 20,
+        concurrency: int = DEFAULT_LOG_CONCURRENCY,
     ) -> Program:
         """Yield one :class:`LogChunk` per step and host (in step order).
 
-        ESB v2 returns the whole job in one response. The gateway is asked per step in host batches
-        of at most 500, sized from the log volume seen so far so one response stays near ``batch_bytes``.
-        ``only_hosts`` limits the walk to those ``step:cloud:ip`` keys.
+        ESB v2 returns the whole job in one response. The gateway is asked per step in host batches of at
+        most 500, ``concurrency`` batches at a time (a batch of a later step may go with one of an earlier
+        step); each batch is sized from the log volume seen so far to about ``batch_bytes / concurrency``, so
+        the logs held in memory at once stay near ``batch_bytes``. Chunks come out in step and host order
+        whatever order the answers arrive in. ``only_hosts`` limits the walk to those ``step:cloud:ip`` keys.
         """
+        concurrency = validate_concurrency(concurrency)
         if self.api_style == "esb_v2":
             body = yield Call(
                 self._esb(
@@ -570,7 +601,9 @@ class BlueKingJobHook(JobLogsHook):
 
         body = yield self._status_call(ref)
         _, steps = _steps_from_status(self.api_style, body)
-        per_host = 0.0  # bytes per host seen so far; 0 = nothing seen yet
+        total = len(steps)
+        # the work in output order: (step number, step, its record fields, hosts still to fetch)
+        work: deque[tuple[int, dict[str, Any], dict[str, Any], list[dict[str, Any]]]] = deque()
         for index, step in enumerate(steps, 1):
             step_fields = {
                 "is_finished": step.get("status") not in (1, 2, 7, 10, 15),
@@ -579,62 +612,99 @@ class BlueKingJobHook(JobLogsHook):
                 "status": step.get("status"),
             }
             hosts = [h for h in step["hosts"] if only_hosts is None or _host_key(step, h) in only_hosts]
-            if not hosts:
-                if only_hosts is None:
+            if hosts or only_hosts is None:
+                work.append((index, step, step_fields, hosts))
+        # Up to `concurrency` batches are asked for at once, each sized from the log volume seen so far to about
+        # batch_bytes / concurrency, so the logs held at once stay near batch_bytes whatever the concurrency.
+        budget = batch_bytes / concurrency
+        seen_hosts = seen_bytes = 0
+        while work:
+            per_host = max(seen_bytes / seen_hosts, 1.0) if seen_hosts else 0.0
+            window: list[tuple[int, dict[str, Any], dict[str, Any], list[dict[str, Any]] | None]] = []
+            while work and len(window) < concurrency:
+                index, step, step_fields, hosts = work[0]
+                if not hosts:  # a step without hosts: its header only
+                    work.popleft()
+                    window.append((index, step, step_fields, None))
+                    continue
+                # the very first batch is one host: it tells how big a host's log is
+                size = max(1, min(MAX_HOSTS_PER_BATCH, int(budget // per_host))) if per_host else 1
+                batch, rest = hosts[:size], hosts[size:]
+                if rest:
+                    work[0] = (index, step, step_fields, rest)
+                else:
+                    work.popleft()
+                window.append((index, step, step_fields, batch))
+                if not per_host:
+                    break
+            calls = tuple(
+                Call(self._req_batch_ip_log(ref, int(step["step_instance_id"]), batch), decode_envelope)
+                for _, step, _, batch in window
+                if batch is not None
+            )
+            replies = yield Gather(calls, concurrency)
+            replies.reverse()  # taken from the end, so each reply is let go once its chunks are out
+            for index, step, step_fields, asked in window:
+                if asked is None:
                     yield LogChunk(
                         text="",
-                        header=_header(step, index, len(steps), None),
+                        header=_header(step, index, total, None),
                         record={"job_instance_id": ref["job_instance_id"], **step_fields, "ip_logs": []},
                         cursor={"step": index},
                     )
-                continue
-            position = 0
-            while position < len(hosts):
-                size = MAX_HOSTS_PER_BATCH if not per_host else int(batch_bytes // per_host)
-                size = max(1, min(MAX_HOSTS_PER_BATCH, size if per_host else 1))
-                batch = hosts[position : position + size]
-                reply = yield Call(self._req_batch_ip_log(ref, int(step["step_instance_id"]), batch), decode_envelope)
-                data = reply.get("data") or {}
-                logs: dict[Any, dict[str, Any]] = {}
-                for entry in (data.get("script_task_logs") or []) + (data.get("file_task_logs") or []):
-                    logs[entry.get("bk_host_id") or (entry.get("bk_cloud_id", 0), entry.get("ip"))] = entry
-                volume = 0
-                for host in batch:
-                    entry = (
-                        logs.get(host.get("bk_host_id")) or logs.get((host.get("bk_cloud_id", 0), host.get("ip"))) or {}
-                    )
-                    content = entry.get("log_content") or ""
-                    if "file_logs" in entry and not content:
-                        content = "\n".join(str(f.get("log_content", "")) for f in entry["file_logs"])
-                    volume += len(content)
-                    record = {
-                        "job_instance_id": ref["job_instance_id"],
-                        **step_fields,
-                        "ip_status": host.get("status"),
-                        "tag": host.get("tag"),
-                        "retry_count": step.get("execute_count", 0),
-                        "total_time": (host.get("total_time") or 0) / 1000,
-                        "start_time": _format_ms(host.get("start_time")),
-                        "end_time": _format_ms(host.get("end_time")),
-                        "ip": host.get("ip"),
-                        "bk_cloud_id": host.get("bk_cloud_id", 0),
-                        "bk_host_id": host.get("bk_host_id"),
-                        "error_code": host.get("error_code"),
-                        "exit_code": host.get("exit_code"),
-                        "log_content": content,
-                    }
-                    yield LogChunk(
-                        text=content,
-                        header=_header(step, index, len(steps), host),
-                        record=record,
-                        cursor={"step": index, "host": _host_key(step, host)},
-                        truncated_upstream=bool(entry.get("is_truncated")),
-                    )
-                del reply, data, logs, entry  # let this response go before asking for the next
-                seen = per_host * position + volume
-                position += len(batch)
-                per_host = max(seen / position, 1.0)
+                    continue
+                volume = yield from self._batch_chunks(ref, index, total, step, step_fields, asked, replies.pop())
+                seen_hosts += len(asked)
+                seen_bytes += volume
         return None
+
+    @staticmethod
+    def _batch_chunks(
+        ref: dict[str, Any],
+        index: int,
+        total: int,
+        step: dict[str, Any],
+        step_fields: dict[str, Any],
+        batch: list[dict[str, Any]],
+        reply: dict[str, Any],
+    ) -> Generator[LogChunk, None, int]:
+        """One chunk per host of a batch, from a ``batch_get_job_instance_ip_log`` reply; returns the log volume."""
+        data = reply.get("data") or {}
+        logs: dict[Any, dict[str, Any]] = {}
+        for entry in (data.get("script_task_logs") or []) + (data.get("file_task_logs") or []):
+            logs[entry.get("bk_host_id") or (entry.get("bk_cloud_id", 0), entry.get("ip"))] = entry
+        del reply, data
+        volume = 0
+        for host in batch:
+            entry = logs.get(host.get("bk_host_id")) or logs.get((host.get("bk_cloud_id", 0), host.get("ip"))) or {}
+            content = entry.get("log_content") or ""
+            if "file_logs" in entry and not content:
+                content = "\n".join(str(f.get("log_content", "")) for f in entry["file_logs"])
+            volume += len(content)
+            record = {
+                "job_instance_id": ref["job_instance_id"],
+                **step_fields,
+                "ip_status": host.get("status"),
+                "tag": host.get("tag"),
+                "retry_count": step.get("execute_count", 0),
+                "total_time": (host.get("total_time") or 0) / 1000,
+                "start_time": _format_ms(host.get("start_time")),
+                "end_time": _format_ms(host.get("end_time")),
+                "ip": host.get("ip"),
+                "bk_cloud_id": host.get("bk_cloud_id", 0),
+                "bk_host_id": host.get("bk_host_id"),
+                "error_code": host.get("error_code"),
+                "exit_code": host.get("exit_code"),
+                "log_content": content,
+            }
+            yield LogChunk(
+                text=content,
+                header=_header(step, index, total, host),
+                record=record,
+                cursor={"step": index, "host": _host_key(step, host)},
+                truncated_upstream=bool(entry.get("is_truncated")),
+            )
+        return volume
 
     def tail_program(self, job_ref: dict[str, Any], cursor: Any) -> Program:
         """Yield the log text each host added since ``cursor`` (``{host key: characters shown}``)."""
@@ -753,11 +823,16 @@ class BlueKingJobHook(JobLogsHook):
         *,
         bk_scope_type: str | None = None,
         bk_scope_id: str | int | None = None,
+        concurrency: int = DEFAULT_LOG_CONCURRENCY,
     ) -> Iterator[LogChunk]:
-        """Every step's and host's log, one :class:`LogChunk` each, in step order."""
+        """Every step's and host's log, one :class:`LogChunk` each, in step order.
+
+        :param concurrency: gateway v3 batch requests in flight at once (1: one at a time); see :meth:`log_program`.
+        """
         ref = job_ref(job_instance_id, bk_biz_id, bk_scope_type, bk_scope_id)
+        concurrency = validate_concurrency(concurrency)
         self._style()
-        return self.api.iterate(self.log_program(ref))
+        return self.api.iterate(self.log_program(ref, concurrency=concurrency))
 
     async def aiter_host_logs(
         self,
@@ -766,8 +841,10 @@ class BlueKingJobHook(JobLogsHook):
         *,
         bk_scope_type: str | None = None,
         bk_scope_id: str | int | None = None,
+        concurrency: int = DEFAULT_LOG_CONCURRENCY,
     ) -> AsyncIterator[LogChunk]:
         ref = job_ref(job_instance_id, bk_biz_id, bk_scope_type, bk_scope_id)
+        concurrency = validate_concurrency(concurrency)
         api = await self.aget_api()
-        async for chunk in api.aiterate(self.log_program(ref)):
+        async for chunk in api.aiterate(self.log_program(ref, concurrency=concurrency)):
             yield chunk

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from airflow_joblogs.hooks.blueking import BlueKingJobHook, job_ref
+from airflow_joblogs.hooks.blueking import DEFAULT_LOG_CONCURRENCY, BlueKingJobHook, job_ref, validate_concurrency
 from airflow_joblogs.models import LogChunk
 from airflow_joblogs.operators.base import JobLogOperator
 
@@ -22,6 +22,8 @@ class BlueKingJobLogOperator(JobLogOperator):
     :param bk_biz_id: the business id (templated); or ``bk_scope_type`` + ``bk_scope_id``.
     :param bk_scope_type: ``biz`` or ``biz_set`` (gateway v3).
     :param bk_scope_id: the scope id (templated).
+    :param concurrency: gateway v3 batch requests in flight at once (1 to 16; 1 asks one batch at a time).
+        Batches are sized so the logs held in memory stay about the same whatever the concurrency.
     :param bk_job_conn_id: connection of type ``bk_job`` (default ``bk_job_default``).
 
     Plus the archive options of :class:`~airflow_joblogs.operators.base.JobLogOperator`: ``destination``,
@@ -39,10 +41,12 @@ class BlueKingJobLogOperator(JobLogOperator):
         bk_biz_id: int | str | None = None,
         bk_scope_type: str | None = None,
         bk_scope_id: int | str | None = None,
+        concurrency: int = DEFAULT_LOG_CONCURRENCY,
         bk_job_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(conn_id=kwargs.pop("conn_id", None) or bk_job_conn_id, **kwargs)
+        self.concurrency = validate_concurrency(concurrency)
         self.job_instance_id = job_instance_id
         self.bk_biz_id = bk_biz_id
         self.bk_scope_type = bk_scope_type
@@ -56,5 +60,8 @@ class BlueKingJobLogOperator(JobLogOperator):
 
     def log_chunks(self, hook: BlueKingJobHook, job_ref: dict[str, Any]) -> Iterable[LogChunk]:
         return hook.iter_host_logs(
-            job_ref["job_instance_id"], bk_scope_type=job_ref["bk_scope_type"], bk_scope_id=job_ref["bk_scope_id"]
+            job_ref["job_instance_id"],
+            bk_scope_type=job_ref["bk_scope_type"],
+            bk_scope_id=job_ref["bk_scope_id"],
+            concurrency=self.concurrency,
         )
