@@ -1,8 +1,9 @@
 """The archive sink: stream log chunks to XCom or to any ``ObjectStoragePath``, return a manifest.
 
 Memory stays flat: chunks are encoded and written one at a time. A file destination is written under a
-temporary name beside the final one and moved into place only when complete, so a killed or retried
-task never leaves a half-written object at the final path. The manifest records what was written
+temporary name beside the final one (``.<name>.<random>.partial``) and moved into place only when complete,
+so a killed or retried task never leaves a half-written object at the final path; the attempt that completes
+the archive removes what killed attempts left under such names. The manifest records what was written
 (bytes, lines, sha256 of the uncompressed log) so a reader can verify an archive without trusting it.
 """
 
@@ -27,6 +28,9 @@ COMPRESSIONS = (None, "gzip")
 DEFAULT_MAX_XCOM_BYTES = 64 * 1024
 TRUNCATION_MARKER = "\n[airflow-joblogs: output truncated at max_xcom_bytes={limit}; {omitted} more bytes not shown. Set destination= to archive the whole log.]\n"
 _WRITE_BUFFER = 1 << 20
+#: object stores (S3, GCS, Azure) upload in parts of this size: an archive holds about two parts in memory
+#: whatever the log's size (S3's 10,000 parts allow an 80 GiB object)
+_UPLOAD_PART = 8 << 20
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -224,7 +228,7 @@ def _to_path(
     final.parent.mkdir(parents=True, exist_ok=True)
     partial = final.parent / f".{final.name}.{uuid.uuid4().hex}.partial"
     try:
-        with partial.open("wb") as raw:
+        with partial.open("wb", block_size=_UPLOAD_PART) as raw:
             stored = _HashingWriter(raw)
             if compression == "gzip":
                 # mtime=0 and no file name: the same log always gives the same bytes (and checksum)
@@ -247,5 +251,25 @@ def _to_path(
     finally:
         if partial.exists():
             partial.unlink()
+    manifest["leftovers_removed"] = _remove_leftovers(final)
     manifest.update(uri=str(final), truncated=False, stored_bytes=stored.counter.bytes, stored_sha256=stored_sha256)
     return manifest
+
+
+def _remove_leftovers(final: ObjectStoragePath) -> int:
+    """Delete the temporary objects of earlier attempts at ``final`` (a killed task cannot clean up after itself).
+
+    Only names this module writes (``.<final name>.<32 hex digits>.partial``) in the same folder are touched. On
+    S3 a killed upload of more than one part leaves no object at all, only an incomplete multipart upload:
+    a bucket lifecycle rule (AbortIncompleteMultipartUpload) removes those.
+    """
+    leftover = re.compile(re.escape(f".{final.name}.") + r"[0-9a-f]{32}\.partial")
+    removed = 0
+    for path in final.parent.iterdir():
+        if leftover.fullmatch(path.name):
+            try:
+                path.unlink()
+                removed += 1
+            except FileNotFoundError:  # another attempt removed it first
+                pass
+    return removed
