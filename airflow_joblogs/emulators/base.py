@@ -24,12 +24,21 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 #: "ok" in a script means "no fault for this request"
-FAULT_KINDS = ("error", "throttle", "drop", "empty", "truncate", "slow", "ok")
+FAULT_KINDS = ("error", "throttle", "drop", "empty", "truncate", "slow", "repeat", "stall", "ok")
+#: faults a service emulator applies itself, to a paged log request (others ignore them): "repeat" answers a page
+#: that overlaps or repeats one already served, "stall" a page whose offset or cursor does not move on
+PAGING_FAULTS = ("repeat", "stall")
 
 
 @dataclass
 class Faults:
-    """Fault injection knobs (rates are probabilities per request, 0..1)."""
+    """Fault injection knobs (rates are probabilities per request, 0..1).
+
+    ``error`` (the service's 5xx), ``throttle`` (429 or the service's rate limit, with ``Retry-After``), ``drop``
+    (the connection closes mid-body), ``empty`` (an empty 200 body), ``truncate`` (a 200 body cut in half),
+    ``slow`` (the answer waits ``slow_seconds``) apply to any request; ``repeat`` and ``stall`` (see
+    :data:`PAGING_FAULTS`) to a service's paged log requests.
+    """
 
     error_rate: float = 0.0
     throttle_rate: float = 0.0
@@ -40,6 +49,8 @@ class Faults:
     truncate_rate: float = 0.0
     slow_rate: float = 0.0
     slow_seconds: float = 5.0
+    repeat_rate: float = 0.0
+    stall_rate: float = 0.0
     seed: int | None = None
     #: faults for the next requests, in order (e.g. ["drop", "error", "throttle"])
     script: deque[str] = field(default_factory=deque)
@@ -71,7 +82,16 @@ class Faults:
 
     def clear(self) -> None:
         self.update(
-            error_rate=0, throttle_rate=0, latency=0, drop_rate=0, empty_rate=0, truncate_rate=0, slow_rate=0, script=[]
+            error_rate=0,
+            throttle_rate=0,
+            latency=0,
+            drop_rate=0,
+            empty_rate=0,
+            truncate_rate=0,
+            slow_rate=0,
+            repeat_rate=0,
+            stall_rate=0,
+            script=[],
         )
 
     def draw(self) -> str | None:
@@ -90,6 +110,8 @@ class Faults:
                     ("empty", self.empty_rate),
                     ("truncate", self.truncate_rate),
                     ("slow", self.slow_rate),
+                    ("repeat", self.repeat_rate),
+                    ("stall", self.stall_rate),
                 ):
                     if roll < rate:
                         kind = name
@@ -187,6 +209,8 @@ class FaultMiddleware:
         if kind in ("drop", "truncate"):
             await self._cut(scope, receive, send, kind)
             return
+        if kind in PAGING_FAULTS:
+            scope.setdefault("state", {})["paging_fault"] = kind  # the service's pager reads paging_fault()
         await self.app(scope, receive, send)
 
     async def _cut(self, scope: Any, receive: Any, send: Any, kind: str) -> None:
@@ -216,6 +240,11 @@ class FaultMiddleware:
         await send({"type": "http.response.body", "body": half, "more_body": kind == "drop"})
         if kind == "drop":
             raise ConnectionAbortedError("emulated connection drop")  # the server closes the socket mid-body
+
+
+def paging_fault(request: Request) -> str | None:
+    """The paging fault (``repeat`` or ``stall``) drawn for this request, if any."""
+    return request.scope.get("state", {}).get("paging_fault")
 
 
 def control_routes(

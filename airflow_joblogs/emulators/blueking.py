@@ -15,6 +15,9 @@ id   name                     what it shows
 
 Jobs start when first asked about and move pending -> running -> final over a few seconds
 (``speed`` scales time). Host logs grow while a step runs.
+
+The shared ``repeat`` paging fault makes ``batch_get_job_instance_ip_log`` answer with the logs of the step's
+previous batch (a stale answer); ``stall`` does not apply (nothing here is paged by offset).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from airflow_joblogs.emulators.base import EmulatorApp, Faults, JobClock, build_app
+from airflow_joblogs.emulators.base import EmulatorApp, Faults, JobClock, build_app, paging_fault
 
 APP_CODE = "joblogs-demo"
 APP_SECRET = "bk-demo-secret-7f3a"  # the emulator's own test credential, not a real one
@@ -226,6 +229,8 @@ class BlueKingEmulator:
         self.jobs = catalogue(large_log_bytes, large_hosts)
         self.clock = JobClock(speed)
         self.faults = faults or Faults()
+        #: the hosts of the last batch_get_job_instance_ip_log answer, per step (for the "repeat" paging fault)
+        self._last_batch: dict[int, list[Host]] = {}
 
     # -- helpers ------------------------------------------------------------------------------------------
     @staticmethod
@@ -484,6 +489,10 @@ class BlueKingEmulator:
             hosts = [self._find_host(view, i, None, None) for i in ids] + [
                 self._find_host(view, None, e.get("bk_cloud_id"), e.get("ip")) for e in ips
             ]
+            step_id = view.step.step_instance_id
+            previous, self._last_batch[step_id] = self._last_batch.get(step_id), [h for h in hosts if h]
+            if paging_fault(request) == "repeat" and previous and previous != self._last_batch[step_id]:
+                hosts = list(previous)  # a stale answer: the logs of the step's previous batch
             script: list[dict[str, Any]] = []
             files: list[dict[str, Any]] = []
             for host in hosts:

@@ -25,7 +25,9 @@ Service-specific faults, besides the shared :class:`~airflow_joblogs.emulators.b
 ``too_frequent_rate`` (CB.00060211, alternately as HTTP 400 and 500), ``string_offsets`` (offsets as
 strings, their documented type, instead of the examples' numbers), and ``log_script``, a list of
 ``empty_log`` / ``too_frequent`` / ``busy`` for the next log requests, in order. Set them in Python or
-with ``POST /_emulator/codearts``.
+with ``POST /_emulator/codearts``. The shared paging faults: ``repeat`` serves a page that starts one line
+before the offset asked for (its ``start_offset`` says so), ``stall`` a page with text whose ``end_offset``
+equals its ``start_offset``.
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ from airflow_joblogs.auth.huawei import (
     signature,
     string_to_sign,
 )
-from airflow_joblogs.emulators.base import EmulatorApp, Faults, JobClock, build_app
+from airflow_joblogs.emulators.base import EmulatorApp, Faults, JobClock, build_app, paging_fault
 
 # The emulator's own test credentials, not real ones.
 PROJECT_ID = "0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e"
@@ -612,10 +614,16 @@ class CodeArtsEmulator:
             return self.too_frequent()
         if fault == "busy":
             return self.error(500, "CB.00060100", "The system is busy. Try again later.")
+        shared_fault = paging_fault(request)
         if fault == "empty_log" and start < revealed:
             page = {"start_offset": start, "end_offset": start, "log": "", "has_more": True, "location": "jenkins"}
+        elif shared_fault == "repeat" and sort == "AES" and 0 < start <= revealed:
+            # a page that starts one line before the offset asked for: it overlaps what was already served
+            page = log_page(data, revealed, data.rfind(b"\n", 0, start - 1) + 1, end, sort, size, self.max_page_bytes)
         else:
             page = log_page(data, revealed, start, end, sort, size, self.max_page_bytes)
+            if shared_fault == "stall" and page["log"]:
+                page["end_offset"] = page["start_offset"]  # text, but an offset that does not move on
         if self.string_offsets:
             page["start_offset"], page["end_offset"] = str(page["start_offset"]), str(page["end_offset"])
         return self.ok(page)

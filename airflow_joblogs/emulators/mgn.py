@@ -22,6 +22,9 @@ ValidationException); every response has an ``x-amzn-RequestId``. A request need
 header scoped to the ``mgn`` service (the signature itself is not verified, any access key is accepted unless
 ``require_access_key`` is set); a region other than ``initialized_regions`` gets UninitializedAccountException.
 
+The shared paging faults apply to ``DescribeJobLogItems``: ``repeat`` answers the previous page again (with its
+own ``nextToken``), ``stall`` answers the right page with the ``nextToken`` it was asked with.
+
 Jobs start when first asked about and go PENDING -> STARTED -> COMPLETED over about two seconds (``speed``
 scales time); their log items appear as the job runs.
 """
@@ -42,7 +45,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from airflow_joblogs.emulators.base import EmulatorApp, Faults, JobClock, build_app
+from airflow_joblogs.emulators.base import EmulatorApp, Faults, JobClock, build_app, paging_fault
 
 ACCOUNT_ID = "111122223333"
 #: a second account whose jobs the emulator's credentials may read (cross-account ``accountID``)
@@ -475,9 +478,12 @@ class MgnEmulator:
             items = self.log_items(job_id, self.clock.elapsed(job_id))
         except AwsError as error:
             return _error_response(error)
+        fault = paging_fault(request)
+        if fault == "repeat" and start > 0:
+            start = max(0, start - size)  # the page before, again, with its own nextToken
         page: dict[str, Any] = {"items": items[start : start + size]}
         if start + size < len(items):
-            page["nextToken"] = self.token(job_id, start + size)
+            page["nextToken"] = body["nextToken"] if fault == "stall" and start else self.token(job_id, start + size)
         return JSONResponse(page, headers={"x-amzn-RequestId": str(uuid.uuid4())})
 
     async def describe_jobs(self, request: Request) -> Response:

@@ -17,6 +17,9 @@ j-addnodes01     AddClusterNodes       cl-chronus01   pending -> working -> succ
 j-etkt94ebqra    CeaseResources        cl-xi3aoihf    the seed's record, verbatim (successful)
 ================ ===================== ============== ================================================
 
+The shared paging faults apply to ``DescribeClusterJobs``: ``repeat`` answers a page that starts half a page
+before the ``offset`` asked for, ``stall`` ignores the ``offset`` (the first page again).
+
 Application ``app-legacy01`` has one job, ``j-legacy0001``, in the undocumented status ``suspended``
 (for "an unknown status is not success" tests); ``app-0therown`` belongs to someone else (ret_code 1400).
 Jobs start their life when first listed and move on over a few seconds (``speed`` scales time).
@@ -40,7 +43,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from airflow_joblogs.emulators.base import EmulatorApp, Faults, JobClock, build_app
+from airflow_joblogs.emulators.base import EmulatorApp, Faults, JobClock, build_app, paging_fault
 
 ACCESS_KEY_ID = "QYACCESSKEYIDJOBLOGS"
 SECRET_ACCESS_KEY = "qingcloud-demo-secret-4b1d"  # the emulator's own test credential, not a real one
@@ -279,7 +282,7 @@ class QingCloudEmulator:
             return self.fail(1100, f"ParameterError, zone [{zone}] not found")
         action = params.get("action")
         if action == "DescribeClusterJobs":
-            return self.describe_cluster_jobs(params)
+            return self.describe_cluster_jobs(params, request)
         if action == "DescribeJobs":
             return self.describe_jobs(params)
         return self.fail(1100, f"ParameterError, action [{action}] is not supported")
@@ -311,7 +314,7 @@ class QingCloudEmulator:
             return None, self.fail(1100, f"ParameterError, illegal status [{illegal[0]}]")
         return (offset, limit, statuses), None
 
-    def describe_cluster_jobs(self, params: dict[str, str]) -> Response:
+    def describe_cluster_jobs(self, params: dict[str, str], request: Request) -> Response:
         app, cluster = params.get("app"), params.get("cluster")
         if not app and not cluster:
             return self.fail(1100, "ParameterError, parameter app should not be empty")
@@ -343,11 +346,18 @@ class QingCloudEmulator:
             records.reverse()  # newest first, as the console and the SDK (reverse=True) show them
         if statuses:
             records = [r for r in records if r["status"] in statuses]
+        fault = paging_fault(request)
+        if fault == "repeat":
+            begin = max(0, offset - limit // 2 - 1)  # the page overlaps the one before
+        elif fault == "stall":
+            begin = 0  # the offset is ignored: the first page again
+        else:
+            begin = offset
         return JSONResponse(
             {
                 "action": "DescribeClusterJobsResponse",
                 "total_count": len(records),
-                "job_set": records[offset : offset + limit],
+                "job_set": records[begin : begin + limit],
                 "ret_code": 0,
             }
         )

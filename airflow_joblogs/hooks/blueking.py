@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections import deque
@@ -254,6 +255,28 @@ def decode_envelope(response: httpx.Response) -> dict[str, Any]:
     if 1241000 <= numeric < 1242000:
         raise RemoteValidationError(message, **kwargs)
     raise JobLogsError(message or "request failed", **kwargs)
+
+
+def _host_keys(entry: dict[str, Any]) -> tuple[Any, tuple[Any, Any]]:
+    return entry.get("bk_host_id"), (entry.get("bk_cloud_id", 0), entry.get("ip"))
+
+
+def decode_batch_logs(response: httpx.Response, *, hosts: list[dict[str, Any]]) -> dict[str, Any]:
+    """A ``batch_get_job_instance_ip_log`` answer for ``hosts``; an answer holding the log of a host that was not
+    asked for is stale or mixed up (transient: it is asked for again), so no host gets another host's log."""
+    body = decode_envelope(response)
+    data = body.get("data") or {}
+    asked_ids = {h.get("bk_host_id") for h in hosts if h.get("bk_host_id")}
+    asked_ips = {(h.get("bk_cloud_id", 0), h.get("ip")) for h in hosts}
+    for entry in (data.get("script_task_logs") or []) + (data.get("file_task_logs") or []):
+        host_id, address = _host_keys(entry)
+        if host_id not in asked_ids and address not in asked_ips:
+            raise TransientError(
+                f"the answer holds the log of host {address[0]}:{address[1]}, which was not asked for",
+                service=SERVICE,
+                request_id=response.headers.get("X-Bkapi-Request-Id"),
+            )
+    return body
 
 
 def _format_ms(value: Any) -> str | None:
@@ -638,7 +661,10 @@ class BlueKingJobHook(JobLogsHook):
                 if not per_host:
                     break
             calls = tuple(
-                Call(self._req_batch_ip_log(ref, int(step["step_instance_id"]), batch), decode_envelope)
+                Call(
+                    self._req_batch_ip_log(ref, int(step["step_instance_id"]), batch),
+                    functools.partial(decode_batch_logs, hosts=batch),
+                )
                 for _, step, _, batch in window
                 if batch is not None
             )

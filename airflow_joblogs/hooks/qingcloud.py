@@ -9,10 +9,11 @@ itself: the hook exports records (``directive`` decoded from its JSON string) an
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import re
 import uuid
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Collection, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -37,7 +38,7 @@ from airflow_joblogs.hooks.base import (
     mask,
     retry_policy_from_extra,
 )
-from airflow_joblogs.http import ApiRequest, Call, Program, ServiceClient, json_body, raise_for_http_status
+from airflow_joblogs.http import ApiRequest, Call, Decode, Program, ServiceClient, json_body, raise_for_http_status
 from airflow_joblogs.models import FailedUnit, JobState, JobStatus, LogChunk
 
 if TYPE_CHECKING:
@@ -297,6 +298,35 @@ def decode_response(response: httpx.Response) -> dict[str, Any]:
     raise JobLogsError(message, **kwargs)
 
 
+def decode_job_page(
+    response: httpx.Response, *, offset: int, seen: Collection[str], total_before: int | None
+) -> dict[str, Any]:
+    """A ``DescribeClusterJobs`` page at ``offset``, checked against the records already read (``seen``).
+
+    Newer jobs are listed first, so jobs created while paging push records already read onto later pages: as
+    many repeats as ``total_count`` grew by are expected (and skipped by the pager). More repeats than that (a
+    stale or overlapping page, an offset the service ignored), or no records before ``total_count``, would
+    make the pager skip records: such a page is transient and asked for again.
+    """
+    body = decode_response(response)
+    page = body.get("job_set") or []
+    total = int(body.get("total_count") or 0)
+    repeated = sum(1 for job in page if str(job.get("job_id")) in seen)
+    grown = max(0, total - total_before) if total_before is not None else 0
+    request_id = _request_id(response)
+    if repeated > grown:
+        raise TransientError(
+            f"the page at offset {offset} repeats {repeated} records already read (the list grew by {grown})",
+            service=SERVICE,
+            request_id=request_id,
+        )
+    if not page and offset < total:
+        raise TransientError(
+            f"the page at offset {offset} is empty, yet total_count is {total}", service=SERVICE, request_id=request_id
+        )
+    return body
+
+
 def _retry_after(response: httpx.Response) -> float | None:
     from airflow_joblogs.http import retry_after_seconds
 
@@ -376,10 +406,12 @@ class QingCloudHook(JobLogsHook):
         wire["req_id"] = uuid.uuid4().hex
         return ApiRequest("GET", API_PATH, params=flatten_params(wire))
 
-    def _cluster_jobs_call(self, query: dict[str, Any], offset: int, limit: int, verbose: int = 0) -> Call:
+    def _cluster_jobs_call(
+        self, query: dict[str, Any], offset: int, limit: int, verbose: int = 0, decode: Decode = decode_response
+    ) -> Call:
         return Call(
             self._request("DescribeClusterJobs", {**query, "verbose": verbose, "offset": offset, "limit": limit}),
-            decode_response,
+            decode,
         )
 
     @staticmethod
@@ -467,12 +499,15 @@ class QingCloudHook(JobLogsHook):
         """Yield one :class:`LogChunk` per job record over all pages; return ``{"offset", "total_count"}``.
 
         Each chunk's ``text`` is the readable line and its ``record`` the record with ``directive`` decoded.
-        A record seen on an earlier page (the list shifted while paging) is not yielded again.
+        A record seen on an earlier page (the list shifted while paging) is not yielded again; a page that
+        repeats more records than the list grew by, or an empty page before ``total_count``, is asked for
+        again (:func:`decode_job_page`), so no record is skipped.
         """
         offset = total = emitted = 0
         seen: set[str] = set()
         while True:
-            body = yield self._cluster_jobs_call(query, offset, page_size)
+            check = functools.partial(decode_job_page, offset=offset, seen=seen, total_before=total if offset else None)
+            body = yield self._cluster_jobs_call(query, offset, page_size, decode=check)
             page = body.get("job_set") or []
             total = int(body.get("total_count") or 0)
             for index, job in enumerate(page, 1):
