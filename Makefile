@@ -1,12 +1,15 @@
 # One command each, from a clean clone on a fresh machine:
 #   make demo    set everything up, run the example DAGs against the bundled emulators
 #   make check   set everything up, run every check CI runs
+#   make e2e     the end-to-end suite alone: a real Airflow, the emulators, moto's S3, Chromium
 SHELL := /bin/bash
 PYTHON ?= python3
 UV := $(PYTHON) -m uv
 FLOOR_VENV := .venv-floor
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: uv setup demo check lint typecheck test docs test-floor floor-requirements
+.PHONY: uv setup demo check lint typecheck test docs test-floor floor-requirements chromium e2e screenshots
 
 uv:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install -q --disable-pip-version-check uv
@@ -25,7 +28,20 @@ typecheck: setup
 	$(UV) run --frozen mypy
 
 test: setup
-	$(UV) run --frozen pytest -q -p no:cacheprovider
+	$(UV) run --frozen pytest -q -p no:cacheprovider -m "not e2e"
+
+# Debian's Chromium for the connection-form tests: Playwright drives it (its own browser download needs hosts CI cannot reach).
+chromium:
+	@test -x $(CHROMIUM) || ($(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
+
+# A real Airflow (api-server, scheduler, dag-processor, triggerer) running every example DAG, the
+# connection forms in a browser, and the quickstart page's commands.
+e2e: setup chromium
+	$(UV) run --frozen pytest -q -p no:cacheprovider -m e2e tests/e2e tests/test_quickstart.py
+
+# Refresh the connection-form pictures in docs/_static/screenshots/.
+screenshots: setup chromium
+	JOBLOGS_UPDATE_SCREENSHOTS=1 $(UV) run --frozen pytest -q -p no:cacheprovider tests/e2e/test_e2e_connection_forms.py
 
 docs: setup
 	rm -rf docs/_build
@@ -46,5 +62,5 @@ floor-requirements: uv
 test-floor: uv $(FLOOR_VENV)/.installed
 	$(FLOOR_VENV)/bin/python -m pytest -q -p no:cacheprovider
 
-check: lint typecheck test docs test-floor
+check: lint typecheck test docs test-floor e2e
 	@echo "all checks passed"
