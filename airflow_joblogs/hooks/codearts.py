@@ -240,49 +240,30 @@ def _as_offset(value: Any, name: str) -> int:
 def decode_log_page(response: httpx.Response, *, asked: int) -> dict[str, Any]:
     """A log page asked for from offset ``asked``, checked against the offsets it reports.
 
-    A page that starts before ``asked`` (it overlaps text already read) is cut to start there; a page that
-    starts after it (a gap) or ends before it (a stale page) is transient: it is asked for again. So no text is
-    written twice or skipped. A page with text that does not move the offset on is an error (the paging
-    would never end).
+    A page with text must start at ``asked``: one that starts before it (it overlaps text already read, or it
+    is a stale page) or after it (a gap) is transient and asked for again, so no text is written twice or
+    skipped. A page with text that does not move the offset on is an error (the paging would never end).
     """
     page = decode_result(response)
     request_id = response.headers.get("X-Request-Id")
     if not isinstance(page, dict):
         raise TransientError("the log page is not a JSON object", service=SERVICE, request_id=request_id)
-    text = page.get("log") or ""
+    if not page.get("log"):
+        return page
     start = _as_offset(page.get("start_offset", asked), "start_offset")
     end = _as_offset(page.get("end_offset", asked), "end_offset")
-    where = f"the log page asked for from offset {asked}"
-    if not text:
-        return page
-    if start > asked:
-        raise TransientError(f"{where} starts at {start}: a gap", service=SERVICE, request_id=request_id)
-    if end <= asked and start < asked:
-        raise TransientError(f"{where} ends at {end}: a stale page", service=SERVICE, request_id=request_id)
+    if start != asked:
+        raise TransientError(
+            f"the log page asked for from offset {asked} starts at {start} ({'an overlap' if start < asked else 'a gap'})",
+            service=SERVICE,
+            request_id=request_id,
+        )
     if end <= asked:
         raise JobLogsError(
             f"the log page at offset {asked} ended at {end}: the offset did not advance",
             service=SERVICE,
             request_id=request_id,
         )
-    if start < asked:  # an overlap: keep what follows the offset asked for
-        data = text.encode("utf-8")
-        if len(data) != end - start:
-            raise TransientError(
-                f"{where} overlaps it, and its offsets ({start}-{end}) do not match its {len(data)} bytes",
-                service=SERVICE,
-                request_id=request_id,
-            )
-        try:
-            text = data[asked - start :].decode("utf-8")
-        except UnicodeDecodeError:
-            raise TransientError(
-                f"{where} overlaps it and cannot be cut there (inside a character)",
-                service=SERVICE,
-                request_id=request_id,
-            ) from None
-        as_sent = page.get("start_offset")
-        page = {**page, "log": text, "start_offset": str(asked) if isinstance(as_sent, str) else asked}
     return page
 
 
@@ -576,8 +557,8 @@ class CodeArtsBuildHook(JobLogsHook):
         Yields one :class:`LogChunk` per page: next ``start_offset`` = this page's ``end_offset`` while
         ``has_more``. An empty ``log`` with ``has_more`` is asked again after a jittered, doubling wait,
         at most ``empty_log_retries`` times in a row. A page with text that does not move the offset
-        forward is an error, so the loop always ends; a page that overlaps text already read is cut, one
-        that leaves a gap is asked for again (:func:`decode_log_page`).
+        forward is an error, so the loop always ends; a page that does not start at the offset asked for
+        (an overlap, a gap) is asked for again (:func:`decode_log_page`).
 
         ``follow``: when caught up (``has_more`` false) while the build is still ``building``, wait
         ``follow_interval`` and read on; once the build is seen finished, one more pass drains the rest.
