@@ -33,6 +33,14 @@ def _state_set(
     return states
 
 
+def _readable_order(states: Iterable[Any]) -> list[Any]:
+    """Numeric statuses in numeric order (4 before 11), then named ones alphabetically."""
+    return sorted(
+        states,
+        key=lambda s: (0, s, "") if isinstance(s, (int, float)) and not isinstance(s, bool) else (1, 0, str(s)),
+    )
+
+
 class JobSensor(BaseSensorOperator):
     """Wait until a remote job succeeds; fail with the failed parts and their last log lines when it fails.
 
@@ -85,7 +93,9 @@ class JobSensor(BaseSensorOperator):
         self.stream_logs = stream_logs
         if stream_logs and self.mode == "reschedule" and not deferrable:
             # Airflow clears a task's XComs at every reschedule, so no cursor survives between pokes.
-            self.log.warning("stream_logs in reschedule mode repeats earlier lines at every poke; prefer deferrable=True")
+            self.log.warning(
+                "stream_logs in reschedule mode repeats earlier lines at every poke; prefer deferrable=True"
+            )
         if not isinstance(log_tail_lines, int) or log_tail_lines < 0:
             raise InvalidParameterError("log_tail_lines", f"{log_tail_lines!r} must be a non-negative integer")
         self.log_tail_lines = log_tail_lines
@@ -124,7 +134,7 @@ class JobSensor(BaseSensorOperator):
         if status.name:
             title += f" ({status.name})"
         lines = [
-            f"{title} ended in status {status.raw_status!r}, a failure state {sorted(map(str, self.failure_states))}."
+            f"{title} ended in status {status.raw_status!r}, a failure state {_readable_order(self.failure_states)}."
         ]
         if status.message:
             lines.append(status.message)
