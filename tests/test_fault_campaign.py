@@ -12,7 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
+import signal
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -343,3 +347,108 @@ def test_the_campaign_saw_both_outcomes(services):
             pytest.skip("run with the whole campaign")
         assert exact >= RUNS_PER_SERVICE // 4, (name, exact, failed)
         assert failed >= 1, (name, exact, failed)
+
+
+# -- a task killed while it writes --------------------------------------------------------------------------------
+KILLED_TASK = """
+import sys
+from airflow_joblogs.emulators.codearts import LARGE_JOB
+from airflow_joblogs.operators.codearts import CodeArtsBuildLogOperator
+
+CodeArtsBuildLogOperator(task_id="archive", job_id=LARGE_JOB, build_no=3, destination=sys.argv[1]).execute({})
+"""
+
+
+@pytest.fixture(scope="module")
+def big_build() -> Iterator[tuple[EmulatorServer, bytes]]:
+    """A CodeArts emulator serving a 12 MiB build log (more than one 8 MiB upload part) in pages of 1,000 lines."""
+    from airflow_joblogs.emulators.codearts import LARGE_JOB, CodeArtsEmulator
+
+    emulator = CodeArtsEmulator(speed=1000.0, large_log_bytes=12 << 20)
+    with EmulatorServer(emulator.app()) as server:
+        yield server, emulator.builds[LARGE_JOB, 3].full_log
+
+
+def _kill_mid_write(destination: str, started_writing: Callable[[], bool], server: EmulatorServer) -> None:
+    """Start the archive task in a process of its own and SIGKILL it once it has written part of the log."""
+    server.app.faults.update(latency=0.01)  # slow enough to be caught mid-write
+    task = subprocess.Popen([sys.executable, "-c", KILLED_TASK, destination], env=os.environ.copy())
+    try:
+        deadline = time.monotonic() + 60
+        while not started_writing():
+            assert task.poll() is None, "the task ended before it could be killed"
+            assert time.monotonic() < deadline, "the task never started writing"
+            time.sleep(0.02)
+        task.send_signal(signal.SIGKILL)
+        assert task.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if task.poll() is None:
+            task.kill()
+        server.app.faults.update(latency=0)
+
+
+@pytest.mark.slow
+def test_killed_file_archive_leaves_no_partial_at_the_final_path(big_build, tmp_path, monkeypatch):
+    from airflow_joblogs.emulators.codearts import LARGE_JOB
+    from airflow_joblogs.operators.codearts import CodeArtsBuildLogOperator
+
+    server, source = big_build
+    for conn_id, conn in server.connections().items():
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
+    folder = tmp_path / "logs"
+    final = folder / f"codearts-{LARGE_JOB}-3.log"
+
+    def partial_written() -> bool:
+        return any(p.name.endswith(".partial") and p.stat().st_size >= 1 << 20 for p in folder.glob(".*"))
+
+    _kill_mid_write(str(folder) + "/", partial_written, server)
+    leftovers = [p.name for p in folder.iterdir()]
+    assert not final.exists() and len(leftovers) == 1 and leftovers[0].startswith(f".{final.name}."), leftovers
+
+    manifest = CodeArtsBuildLogOperator(
+        task_id="archive", job_id=LARGE_JOB, build_no=3, destination=str(folder) + "/"
+    ).execute({})  # the retry
+    assert [p.name for p in folder.iterdir()] == [final.name], "the retry removed the killed attempt's partial"
+    assert manifest["leftovers_removed"] == 1
+    assert hashlib.sha256(final.read_bytes()).hexdigest() == manifest["sha256"] == hashlib.sha256(source).hexdigest()
+
+
+@pytest.mark.slow
+def test_killed_s3_archive_leaves_no_object_at_the_final_path(big_build, s3_bucket, s3_server, monkeypatch):
+    import boto3
+
+    from airflow_joblogs.emulators.codearts import LARGE_JOB
+    from airflow_joblogs.operators.codearts import CodeArtsBuildLogOperator
+
+    server, source = big_build
+    for conn_id, conn in server.connections().items():
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
+    bucket = s3_bucket.rsplit("@", 1)[1]
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=s3_server,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    name = f"codearts-{LARGE_JOB}-3.log"
+
+    def objects() -> list[str]:
+        return [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="killed/").get("Contents", [])]
+
+    def upload_started() -> bool:  # the first 8 MiB part went up
+        return bool(s3.list_multipart_uploads(Bucket=bucket).get("Uploads"))
+
+    _kill_mid_write(f"{s3_bucket}/killed/", upload_started, server)
+    assert f"killed/{name}" not in objects(), "nothing at the final key"
+    assert all(".partial" in key for key in objects())
+
+    manifest = CodeArtsBuildLogOperator(
+        task_id="archive", job_id=LARGE_JOB, build_no=3, destination=f"{s3_bucket}/killed/"
+    ).execute({})  # the retry
+    assert objects() == [f"killed/{name}"]
+    stored = s3.get_object(Bucket=bucket, Key=f"killed/{name}")["Body"].read()
+    assert hashlib.sha256(stored).hexdigest() == manifest["sha256"] == hashlib.sha256(source).hexdigest()
+    # what the killed process left is an incomplete multipart upload, not an object (a bucket lifecycle rule
+    # with AbortIncompleteMultipartUpload removes those; see the docs)
+    assert any(u["Key"].startswith(f"killed/.{name}.") for u in s3.list_multipart_uploads(Bucket=bucket)["Uploads"])
