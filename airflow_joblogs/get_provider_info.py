@@ -231,7 +231,10 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {"integration-name": "Tencent BlueKing JOB", "python-modules": ["airflow_joblogs.operators.blueking"]},
             {"integration-name": "QingCloud AppCenter", "python-modules": ["airflow_joblogs.operators.qingcloud"]},
-            {"integration-name": "Huawei Cloud CodeArts Build", "python-modules": ["airflow_joblogs.operators.codearts"]},
+            {
+                "integration-name": "Huawei Cloud CodeArts Build",
+                "python-modules": ["airflow_joblogs.operators.codearts"],
+            },
             {
                 "integration-name": "AWS Application Migration Service",
                 "python-modules": ["airflow_joblogs.operators.mgn"],
@@ -240,7 +243,10 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {"integration-name": "Tencent BlueKing JOB", "python-modules": ["airflow_joblogs.triggers.blueking"]},
             {"integration-name": "QingCloud AppCenter", "python-modules": ["airflow_joblogs.triggers.qingcloud"]},
-            {"integration-name": "Huawei Cloud CodeArts Build", "python-modules": ["airflow_joblogs.triggers.codearts"]},
+            {
+                "integration-name": "Huawei Cloud CodeArts Build",
+                "python-modules": ["airflow_joblogs.triggers.codearts"],
+            },
             {
                 "integration-name": "AWS Application Migration Service",
                 "python-modules": ["airflow_joblogs.triggers.mgn"],
