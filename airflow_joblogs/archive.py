@@ -32,6 +32,7 @@ _WRITE_BUFFER = 1 << 20
 #: whatever the log's size (S3's 10,000 parts allow an 80 GiB object)
 _UPLOAD_PART = 8 << 20
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def validate_archive_options(log_format: str, compression: str | None, max_xcom_bytes: int) -> None:
@@ -76,6 +77,8 @@ def resolve_destination(destination: str | ObjectStoragePath, default_name: str)
         text = destination.strip()
         if not text:
             raise InvalidParameterError("destination", "is empty; pass None for XCom or a path/URL")
+        if _CONTROL.search(text):  # a newline or NUL from a rendered template: no object name should hold one
+            raise InvalidParameterError("destination", f"{text!r} contains control characters")
         if "://" not in text:
             if not text.startswith("/"):
                 raise InvalidParameterError("destination", f"{text!r} must be an absolute path or a URL")

@@ -96,7 +96,7 @@ def test_bad_options_fail_when_the_dag_is_parsed(kwargs, parameter):
 
 @pytest.mark.parametrize(
     ("kwargs", "parameter"),
-    [({"status": "done"}, "status"), ({"app": None}, "app"), ({"job_ids": "x-1"}, "jobs"), ({"zone": "x"}, "zone")],
+    [({"status": "done"}, "status"), ({"app": None}, "app"), ({"job_ids": "x-1"}, "job_ids"), ({"zone": "x"}, "zone")],
 )
 def test_bad_filters_fail_at_execute_before_any_request(qc, kwargs, parameter):
     served = qc.app.faults.served

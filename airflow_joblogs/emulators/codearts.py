@@ -339,7 +339,7 @@ class CodeArtsEmulator:
         self.max_page_bytes = self._default_page_bytes = max_page_bytes
         #: answer offsets as strings (the documented type) instead of numbers (the documented examples)
         self.string_offsets = string_offsets
-        self.token_ttl = token_ttl
+        self.token_ttl = self._default_token_ttl = token_ttl
         self.empty_log_rate = empty_log_rate
         self.too_frequent_rate = too_frequent_rate
         self.log_script: deque[str] = deque()
@@ -379,6 +379,7 @@ class CodeArtsEmulator:
             log_script=[],
             max_page_bytes=self._default_page_bytes,
             string_offsets=False,
+            token_ttl=self._default_token_ttl,
         )
         with self._lock:
             self._tokens.clear()

@@ -128,6 +128,8 @@ _PERMISSION_CODES = frozenset({1238001})
 _NOT_FOUND_CODES = frozenset({1244006, 1244007})
 _AUTH_CODES = frozenset({1247001, 1306201})  # user missing; ESB app verification failed
 _DIGITS = re.compile(r"^[0-9]+$")
+#: BlueKing's ids are 64-bit integers
+_MAX_ID = 2**63 - 1
 _LOG_TIME = "%Y-%m-%d %H:%M:%S %z"
 _CST = timezone(timedelta(hours=8))
 
@@ -136,11 +138,16 @@ _CST = timezone(timedelta(hours=8))
 def positive_int(value: Any, parameter: str) -> int:
     if isinstance(value, bool):
         raise InvalidParameterError(parameter, f"{value!r} is not an integer")
-    if isinstance(value, str) and _DIGITS.match(value.strip()):
+    if isinstance(value, str) and _DIGITS.fullmatch(value.strip()) and len(value.strip()) <= 20:
         value = int(value.strip())
-    if not isinstance(value, int) or value < 1:
-        raise InvalidParameterError(parameter, f"{value!r} must be a positive integer")
+    if not isinstance(value, int) or not 1 <= value <= _MAX_ID:
+        raise InvalidParameterError(parameter, f"{_preview(value)} must be a positive integer (64-bit)")
     return value
+
+
+def _preview(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:60]}... ({len(text)} characters)"
 
 
 def validate_concurrency(value: Any) -> int:

@@ -102,6 +102,8 @@ _NOT_FOUND_CODES = frozenset({"CB.00060201", "CB.00060214"})  # bad job id; bad 
 _JOB_ID = re.compile(r"^[a-z0-9]{32}$")
 _PROJECT_ID = re.compile(r"^[A-Za-z0-9]{32}$")
 _DIGITS = re.compile(r"^\s*[0-9]+\s*$")
+#: offsets and numbers are 64-bit integers on the wire
+_MAX_INTEGER = 2**63 - 1
 #: a page cut mid-line keeps at most this much of the unfinished line back for the next page
 MAX_CARRIED_LINE = 1 << 20
 
@@ -110,15 +112,16 @@ MAX_CARRIED_LINE = 1 << 20
 def _integer(value: Any, parameter: str, minimum: int, what: str) -> int:
     if isinstance(value, bool):
         raise InvalidParameterError(parameter, f"{value!r} is not an integer", what)
-    if isinstance(value, str) and _DIGITS.match(value):
+    if isinstance(value, str) and _DIGITS.match(value) and len(value) <= 40:
         value = int(value)
-    if not isinstance(value, int) or value < minimum:
-        raise InvalidParameterError(parameter, f"{value!r} is not valid", what)
+    if not isinstance(value, int) or not minimum <= value <= _MAX_INTEGER:
+        text = repr(value)
+        raise InvalidParameterError(parameter, f"{text if len(text) <= 80 else text[:60] + '...'} is not valid", what)
     return value
 
 
 def validate_job_id(job_id: Any) -> str:
-    if not isinstance(job_id, str) or not _JOB_ID.match(job_id):
+    if not isinstance(job_id, str) or not _JOB_ID.fullmatch(job_id):
         raise InvalidParameterError(
             "job_id",
             f"{job_id!r} is not a build task id",
@@ -329,7 +332,7 @@ class CodeArtsBuildHook(JobLogsHook):
         else:
             base_url = endpoint_for(region)
         project_id = str(extra.get("project_id") or "").strip() or None
-        if project_id is not None and not _PROJECT_ID.match(project_id):
+        if project_id is not None and not _PROJECT_ID.fullmatch(project_id):
             raise InvalidParameterError("project_id", f"{project_id!r} is not a project id", "32 letters and digits")
 
         auth_type = extra.get("auth_type") or (
@@ -529,7 +532,7 @@ class CodeArtsBuildHook(JobLogsHook):
 
     @staticmethod
     def _stages_request(record_id: str) -> ApiRequest:
-        if not re.match(r"^[A-Za-z0-9-]{1,64}$", str(record_id)):
+        if not re.fullmatch(r"[A-Za-z0-9-]{1,64}", str(record_id)):
             raise InvalidParameterError(
                 "record_id", f"{record_id!r} is not a build record id", "36 letters, digits and '-'"
             )

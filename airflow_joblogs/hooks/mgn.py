@@ -142,6 +142,12 @@ def translate_error(exc: Exception, operation: str = "") -> Exception:
         return InvalidParameterError("region_name", "no AWS region: set region_name in the aws connection's extra")
     if isinstance(exc, (botocore.exceptions.NoCredentialsError, botocore.exceptions.PartialCredentialsError)):
         return AuthenticationError(where + f"no usable AWS credentials ({type(exc).__name__})", service=SERVICE)
+    if isinstance(exc, botocore.exceptions.SSLError):  # asking again cannot help: say what to change
+        return JobLogsError(
+            where + f"the endpoint's TLS certificate was not accepted ({exc}); set verify in the aws connection's "
+            "extra to the CA bundle that signed it (or false, for a test endpoint you trust)",
+            service=SERVICE,
+        )
     if isinstance(exc, (botocore.exceptions.ConnectionError, botocore.exceptions.HTTPClientError)):
         return TransientError(where + f"{type(exc).__name__}: {exc}", service=SERVICE)
     return JobLogsError(where + f"{type(exc).__name__}: {exc}", service=SERVICE)

@@ -75,7 +75,7 @@ _TAIL_ERROR_CHARS = 160
 
 # -- validation (before any network call) ---------------------------------------------------------------
 def validate_job_id(job_id: Any) -> str:
-    if not isinstance(job_id, str) or not _JOB_ID.match(job_id):
+    if not isinstance(job_id, str) or not _JOB_ID.fullmatch(job_id):
         raise InvalidParameterError(
             "job_id", f"{job_id!r} is not an MGN job id", "'mgnjob-' followed by 17 letters or digits"
         )
@@ -85,7 +85,7 @@ def validate_job_id(job_id: Any) -> str:
 def validate_account_id(account_id: Any) -> str | None:
     if account_id in (None, ""):
         return None
-    if not isinstance(account_id, str) or not _ACCOUNT_ID.match(account_id):
+    if not isinstance(account_id, str) or not _ACCOUNT_ID.fullmatch(account_id):
         raise InvalidParameterError("account_id", f"{account_id!r} is not an AWS account id", "a string of 12 digits")
     return account_id
 

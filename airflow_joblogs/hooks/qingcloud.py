@@ -90,7 +90,7 @@ _SEPARATORS = re.compile(r"[\s,]+")
 
 # -- validation (before any network call) ---------------------------------------------------------------
 def validate_zone(value: Any, parameter: str = "zone") -> str:
-    if not isinstance(value, str) or not _ZONE.match(value.strip()):
+    if not isinstance(value, str) or not _ZONE.fullmatch(value.strip()):
         raise InvalidParameterError(
             parameter,
             f"{value!r} is not a QingCloud zone name (lower-case letters, digits, optional letter suffix)",
@@ -103,7 +103,7 @@ def validate_id(value: Any, kind: str, parameter: str | None = None) -> str:
     """A resource id of ``kind`` (``app``, ``cluster`` or ``jobs``), e.g. ``app-tg3lbp0a``."""
     parameter = parameter or kind
     text = value.strip() if isinstance(value, str) else value
-    if not isinstance(text, str) or not _ID_PATTERNS[kind].match(text):
+    if not isinstance(text, str) or not _ID_PATTERNS[kind].fullmatch(text):
         raise InvalidParameterError(
             parameter, f"{value!r} is not a QingCloud {kind.rstrip('s')} id (like {_ID_EXAMPLES[kind]!r})"
         )

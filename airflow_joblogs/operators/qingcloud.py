@@ -6,7 +6,13 @@ from collections.abc import Iterable
 from typing import Any
 
 from airflow_joblogs.archive import safe_name
-from airflow_joblogs.hooks.qingcloud import MAX_LIMIT, QingCloudHook, cluster_jobs_query, validate_paging
+from airflow_joblogs.hooks.qingcloud import (
+    MAX_LIMIT,
+    QingCloudHook,
+    cluster_jobs_query,
+    validate_job_ids,
+    validate_paging,
+)
 from airflow_joblogs.models import LogChunk
 from airflow_joblogs.operators.base import JobLogOperator
 
@@ -58,7 +64,8 @@ class QingCloudClusterJobsOperator(JobLogOperator):
         self.page_size, self.max_records = validate_paging(page_size, max_records)
 
     def job_ref(self) -> dict[str, Any]:
-        return cluster_jobs_query(self.app, self.cluster, self.job_ids, self.status, self.zone)
+        jobs = validate_job_ids(self.job_ids, "job_ids")  # errors name this operator's parameter
+        return cluster_jobs_query(self.app, self.cluster, jobs, self.status, self.zone)
 
     def archive_name(self, job_ref: dict[str, Any]) -> str:
         scope = job_ref.get("app") or job_ref.get("cluster")
