@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import sys
 import time
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
@@ -71,6 +72,16 @@ class JobTrigger(BaseTrigger):
 
         return import_string(self.hook_class_path)(conn_id=self.conn_id)
 
+    async def amake_hook(self) -> Any:
+        """:meth:`make_hook`, with a first import of the hook's module done in a worker thread: importing
+        the AWS stack takes about a second, which would stall every trigger on the triggerer's event loop."""
+        module = self.hook_class_path.rpartition(".")[0]
+        if module not in sys.modules:
+            from airflow_joblogs._imports import import_string
+
+            await asyncio.to_thread(import_string, self.hook_class_path)
+        return self.make_hook()
+
     def _event(self, status: str, message: str, job_status: JobStatus | None = None) -> TriggerEvent:
         return TriggerEvent(
             {
@@ -82,7 +93,7 @@ class JobTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        hook = self.make_hook()
+        hook = await self.amake_hook()
         success, failure = set(self.success_states), set(self.failure_states)
         try:
             # The sensor checked just before deferring, so the first check waits a random part of the interval:
