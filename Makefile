@@ -64,3 +64,5 @@ test-floor: uv $(FLOOR_VENV)/.installed
 
 check: lint typecheck test docs test-floor e2e
 	@echo "all checks passed"
+
+bench: setup ; $(UV) run --frozen python -m benchmarks $(ARGS)

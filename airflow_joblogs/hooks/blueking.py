@@ -286,6 +286,7 @@ def decode_batch_logs(response: httpx.Response, *, hosts: list[dict[str, Any]]) 
     return body
 
 
+@functools.lru_cache(maxsize=4096)  # a step's hosts mostly share their start and end times
 def _format_ms(value: Any) -> str | None:
     if not value:
         return None

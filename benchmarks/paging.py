@@ -1,0 +1,216 @@
+"""Paging cost: each hook's full-log fetch versus the bare minimum over identical pages, against the same emulator.
+
+The bare loops send the same requests with the same authentication (the provider's httpx.Auth classes, or
+boto3's own signing for MGN) over one keep-alive connection, and only decode the JSON: no retries, no program
+driver, no chunk objects, no readable lines. Both clients are made once, before the timing (so a boto3 client's
+creation is not counted). Rounds alternate between the two; the best time of each counts.
+
+* CodeArts Build: a 50 MB build log in pages of 1,000 lines.
+* BlueKing JOB: the 1,000-host job through the API gateway, one batch at a time (the bare loop asks for the
+  same batches: a 1-host probe, then 500 and 499 hosts).
+* AWS MGN: 10,000 log items in pages of 1,000, against a bare boto3 paginator.
+* QingCloud: 5,000 cluster job records in pages of 100.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from benchmarks._support import Row, emulator_process, run_child
+
+TARGET = 1.10
+
+ROUNDS = """
+def measure(loops, rounds):
+    hook_loop, bare_loop = loops
+    bare_loop(); hook_loop()  # warm-up: imports done, the emulator's data built
+    times = {"hook": [], "bare": []}
+    sizes = {}
+    for _ in range(rounds):
+        for name, run in (("hook", hook_loop), ("bare", bare_loop)):
+            started = time.perf_counter()
+            sizes[name] = run()
+            times[name].append(time.perf_counter() - started)
+    assert sizes["hook"] == sizes["bare"], sizes
+    print(json.dumps({"hook": min(times["hook"]), "bare": min(times["bare"]), "size": sizes["bare"], "all": times}))
+"""
+
+CODEARTS = """
+import httpx
+from airflow_joblogs.auth.huawei import HuaweiAkSkAuth
+from airflow_joblogs.emulators.codearts import LARGE_JOB
+from airflow_joblogs.hooks.codearts import CodeArtsBuildHook
+conn = {conn!r}
+
+hook = CodeArtsBuildHook("codearts_build_default")
+client = httpx.Client(
+    base_url=conn["host"], auth=HuaweiAkSkAuth(conn["login"], conn["password"], conn["extra"]["project_id"])
+)
+
+def hook_loop():
+    n_bytes = pages = 0
+    for chunk in hook.iter_build_log(LARGE_JOB, 3):
+        n_bytes += len(chunk.text)
+        pages += 1
+    return n_bytes, pages
+
+def bare_loop():
+    offset = n_bytes = pages = 0
+    while True:
+        page = client.get(
+            f"/v1/log/{{LARGE_JOB}}/3/real-time-log",
+            params={{"start_offset": offset, "end_offset": 0, "sort": "AES", "size": 1000}},
+        ).json()["result"]
+        n_bytes += len(page["log"])
+        pages += 1
+        offset = int(page["end_offset"])
+        if not page["has_more"]:
+            return n_bytes, pages
+"""
+
+BLUEKING = """
+import httpx
+from airflow_joblogs.auth.blueking import BlueKingCredentials, BlueKingGatewayAuth
+from airflow_joblogs.hooks.blueking import BlueKingJobHook
+conn = {conn!r}
+REF = {{"bk_scope_type": "biz", "bk_scope_id": "2", "job_instance_id": 1004}}
+
+hook = BlueKingJobHook("bk_job_default")
+client = httpx.Client(
+    base_url=conn["host"],
+    auth=BlueKingGatewayAuth(BlueKingCredentials(conn["login"], conn["password"], bk_username="admin")),
+)
+while not hook.get_job_status(1004, bk_biz_id=2).state.is_terminal:
+    time.sleep(0.05)
+
+def hook_loop():
+    n_bytes = hosts = 0
+    for chunk in hook.iter_host_logs(1004, bk_biz_id=2, concurrency=1):
+        n_bytes += len(chunk.text)
+        hosts += 1
+    return n_bytes, hosts
+
+def bare_loop():
+    status = client.get("/api/v3/get_job_instance_status", params={{**REF, "return_ip_result": "true"}}).json()
+    step = status["data"]["step_instance_list"][0]
+    ids = [h["bk_host_id"] for h in step["step_ip_result_list"]]
+    n_bytes = hosts = 0
+    for batch in (ids[:1], ids[1:501], ids[501:]):
+        body = {{**REF, "step_instance_id": step["step_instance_id"], "host_id_list": batch}}
+        data = client.post("/api/v3/batch_get_job_instance_ip_log", json=body).json()["data"]
+        for entry in data["script_task_logs"]:
+            n_bytes += len(entry["log_content"])
+            hosts += 1
+    return n_bytes, hosts
+"""
+
+MGN = """
+import boto3
+from airflow_joblogs.emulators.mgn import WAVE_JOB
+from airflow_joblogs.hooks.mgn import MgnHook
+conn = {conn!r}
+
+hook = MgnHook("aws_default")
+client = boto3.client(
+    "mgn",
+    endpoint_url=conn["extra"]["endpoint_url"],
+    region_name=conn["extra"]["region_name"],
+    aws_access_key_id=conn["login"],
+    aws_secret_access_key=conn["password"],
+)
+while not hook.get_job_status(WAVE_JOB).state.is_terminal:
+    time.sleep(0.05)
+
+def hook_loop():
+    n_bytes = items = 0
+    for chunk in hook.iter_log_chunks(WAVE_JOB, max_results=1000):
+        n_bytes += len(chunk.record.get("event", ""))
+        items += 1
+    return n_bytes, items
+
+def bare_loop():
+    n_bytes = items = 0
+    for page in client.get_paginator("describe_job_log_items").paginate(
+        jobID=WAVE_JOB, PaginationConfig={{"PageSize": 1000}}
+    ):
+        for item in page["items"]:
+            n_bytes += len(item.get("event", ""))
+            items += 1
+    return n_bytes, items
+"""
+
+QINGCLOUD = """
+import httpx, uuid
+from airflow_joblogs.auth.qingcloud import QingCloudSignatureV1, flatten_params
+from airflow_joblogs.emulators.qingcloud import APP_ID
+from airflow_joblogs.hooks.qingcloud import QingCloudHook
+conn = {conn!r}
+
+hook = QingCloudHook("qingcloud_default")
+client = httpx.Client(base_url=conn["host"], auth=QingCloudSignatureV1(conn["login"], conn["password"]))
+while not hook.get_job_status(["j-resize0001", "j-addnodes01"], APP_ID).state.is_terminal:
+    time.sleep(0.05)
+
+def hook_loop():
+    records = 0
+    for chunk in hook.iter_cluster_job_chunks(app=APP_ID, page_size=100):
+        records += 1
+    return records
+
+def bare_loop():
+    offset = records = 0
+    while True:
+        params = {{"action": "DescribeClusterJobs", "app": APP_ID, "verbose": 0, "offset": offset, "limit": 100,
+                  "zone": conn["extra"]["zone"], "req_id": uuid.uuid4().hex}}
+        body = client.get("/iaas/", params=flatten_params(params)).json()
+        page = body["job_set"]
+        records += len(page)
+        offset += len(page)
+        if not page or offset >= body["total_count"]:
+            return records
+"""
+
+CASES: dict[str, dict[str, Any]] = {
+    "codearts": {"code": CODEARTS, "conn": "codearts_build_default"},
+    "blueking": {"code": BLUEKING, "conn": "bk_job_default"},
+    "mgn": {"code": MGN, "conn": "aws_default"},
+    "qingcloud": {"code": QINGCLOUD, "conn": "qingcloud_default"},
+}
+
+
+def run(*, smoke: bool = False, rounds: int = 5, services: tuple[str, ...] = tuple(CASES)) -> list[Row]:
+    sizes = {
+        # emulator knobs, and what the figure is about
+        "codearts": ({"large_log_bytes": (1 if smoke else 50) << 20}, f"a {1 if smoke else 50} MB build log"),
+        "blueking": ({"speed": 100.0}, "the 1,000-host job (gateway v3, one batch at a time)"),
+        "mgn": ({"speed": 100.0, "wave_servers": 20 if smoke else 2000}, None),
+        "qingcloud": ({"speed": 100.0, "history": 97 if smoke else 4997}, None),
+    }
+    rows = []
+    for service in services:
+        case = CASES[service]
+        knobs, what = sizes[service]
+        with emulator_process(service, **knobs) as emulator:
+            code = case["code"].format(conn=emulator.connections[case["conn"]])
+            # the 1,000-host job is small (a tenth of a second): more rounds to see through the noise
+            repeat = 1 if smoke else rounds * (3 if service == "blueking" else 1)
+            result = run_child(code + ROUNDS + f"\nmeasure((hook_loop, bare_loop), {repeat})\n", emulator.connections)
+        size = result["size"]
+        if service == "mgn":
+            what = f"{size[1]:,} log items (pages of 1,000)"
+        elif service == "qingcloud":
+            what = f"{size:,} cluster job records (pages of 100)"
+        ratio = result["hook"] / result["bare"]
+        rows.append(
+            Row(
+                "paging",
+                f"{service}: {what}, hook / bare loop",
+                round(ratio, 3),
+                "x",
+                f"<= {TARGET:.2f}x",
+                ratio <= TARGET,
+                f"hook {result['hook']:.3f} s, bare {result['bare']:.3f} s (best of {repeat})",
+                {"result": result},
+            )
+        )
+    return rows

@@ -1,0 +1,171 @@
+"""What the performance work relies on, checked against the emulators: BlueKing's concurrent host batches keep
+the output and its order, triggers started together spread their checks, TLS contexts and MGN's aiobotocore
+clients are shared, and the benchmark command runs (tiny sizes)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import pytest
+
+from airflow_joblogs.exceptions import InvalidParameterError
+from airflow_joblogs.hooks.blueking import BlueKingJobHook
+from airflow_joblogs.http import ServiceClient, ssl_context
+from airflow_joblogs.triggers.blueking import BlueKingJobTrigger
+
+
+def finish(job_id: int) -> None:
+    hook = BlueKingJobHook("bk_job_default")
+    deadline = time.monotonic() + 10
+    while not hook.get_job_status(job_id, bk_biz_id=2).state.is_terminal:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
+# -- BlueKing: concurrent host batches ------------------------------------------------------------------------
+@pytest.mark.parametrize("job_id", [1001, 1002, 1004, 1005])
+def test_concurrent_batches_give_the_same_chunks_in_the_same_order(bk, job_id):
+    finish(job_id)
+    hook = BlueKingJobHook("bk_job_default")
+    one = list(hook.iter_host_logs(job_id, bk_biz_id=2, concurrency=1))
+    for concurrency in (2, 4, 16):
+        assert list(hook.iter_host_logs(job_id, bk_biz_id=2, concurrency=concurrency)) == one
+    steps = [c.cursor["step"] for c in one]
+    assert steps == sorted(steps) and len(one) >= 3
+
+
+def test_concurrent_batches_take_fewer_rounds_of_requests(bk):
+    """A 3-step job: one batch at a time asks step after step; with concurrency the later steps go together."""
+    finish(1001)
+    bk.app.faults.update(latency=0.1)
+    hook = BlueKingJobHook("bk_job_default")
+    timings = {}
+    for concurrency in (1, 4):
+        served, started = bk.app.faults.served, time.monotonic()
+        list(hook.iter_host_logs(1001, bk_biz_id=2, concurrency=concurrency))
+        timings[concurrency] = (bk.app.faults.served - served, time.monotonic() - started)
+    assert timings[1][0] == timings[4][0] == 5, timings  # status, a 1-host probe, the rest of step 1, steps 2, 3
+    assert timings[1][1] >= 0.5 and timings[4][1] < 0.45, timings  # 5 rounds of 0.1 s against 3
+
+
+async def _collect(hook: BlueKingJobHook, concurrency: int) -> list:
+    try:
+        return [c async for c in hook.aiter_host_logs(1004, bk_biz_id=2, concurrency=concurrency)]
+    finally:
+        await hook.aclose()
+
+
+def test_async_concurrent_batches_match_sync(bk):
+    finish(1004)
+    expected = list(BlueKingJobHook("bk_job_default").iter_host_logs(1004, bk_biz_id=2, concurrency=1))
+    assert asyncio.run(_collect(BlueKingJobHook("bk_job_default"), 4)) == expected
+
+
+@pytest.mark.parametrize("value", [0, 17, -1, "4", True, 2.5])
+def test_bad_concurrency_is_rejected_before_any_request(bk, value):
+    from airflow_joblogs.operators.blueking import BlueKingJobLogOperator
+
+    served = bk.app.faults.served
+    with pytest.raises(InvalidParameterError) as info:
+        BlueKingJobLogOperator(task_id="t", job_instance_id=1001, bk_biz_id=2, concurrency=value)
+    assert info.value.parameter == "concurrency" and "from 1" in str(info.value)
+    with pytest.raises(InvalidParameterError):
+        list(BlueKingJobHook("bk_job_default").iter_host_logs(1001, bk_biz_id=2, concurrency=value))
+    assert bk.app.faults.served == served
+
+
+# -- triggers started together ---------------------------------------------------------------------------------
+def test_triggers_started_together_spread_their_first_checks(bk):
+    ref = {"job_instance_id": 1006, "bk_scope_type": "biz", "bk_scope_id": "2"}  # finished from the start
+
+    async def run_all() -> list[float]:
+        started = time.monotonic()
+
+        async def one() -> float:
+            trigger = BlueKingJobTrigger(
+                conn_id="bk_job_default", job_ref=ref, success_states=[3], failure_states=[4], poll_interval=1.0
+            )
+            events = [e.payload async for e in trigger.run()]
+            assert events[0]["status"] == "success"
+            return time.monotonic() - started
+
+        return list(await asyncio.gather(*(one() for _ in range(12))))
+
+    done = sorted(asyncio.run(run_all()))
+    assert done[-1] < 1.8, "every first check within one poll interval"
+    assert done[-1] - done[0] > 0.3, f"the first checks came together: {done}"
+
+
+def test_the_first_check_waits_no_longer_than_the_deadline(bk):
+    ref = {"job_instance_id": 1003, "bk_scope_type": "biz", "bk_scope_id": "2"}  # waits for a user forever
+    trigger = BlueKingJobTrigger(
+        conn_id="bk_job_default",
+        job_ref=ref,
+        success_states=[3],
+        failure_states=[4],
+        poll_interval=3600,
+        end_time=time.time() + 0.3,
+    )
+
+    async def run() -> list[dict]:
+        return [e.payload async for e in trigger.run()]
+
+    started = time.monotonic()
+    events = asyncio.run(run())
+    assert events[0]["status"] == "timeout" and time.monotonic() - started < 5
+
+
+# -- shared TLS contexts ---------------------------------------------------------------------------------------
+def test_clients_share_one_tls_context_per_setting(tmp_path):
+    one = ServiceClient(service="x", base_url="https://a.example")
+    two = ServiceClient(service="y", base_url="https://b.example")
+    assert one._client_kwargs()["verify"] is two._client_kwargs()["verify"] is ssl_context(True)
+    assert ssl_context(False) is not ssl_context(True) and ssl_context(False).check_hostname is False
+    missing = str(tmp_path / "missing-ca.pem")
+    with pytest.raises(InvalidParameterError) as info:
+        ServiceClient(service="x", base_url="https://a.example", verify=missing).client  # noqa: B018
+    assert info.value.parameter == "ca_bundle"
+
+
+# -- MGN: one aiobotocore client per connection and event loop --------------------------------------------------
+def test_mgn_hooks_on_one_loop_share_one_client(mgn):
+    pytest.importorskip("airflow.providers.amazon.aws.hooks.base_aws")
+    from botocore.config import Config
+
+    from airflow_joblogs.emulators.mgn import CUTOVER_JOB
+    from airflow_joblogs.hooks.mgn import MgnHook
+
+    async def run() -> tuple:
+        first, second, own = MgnHook(), MgnHook(), MgnHook(config=Config(retries={"max_attempts": 2}))
+        clients = [await h.aget_client() for h in (first, second, own)]
+        statuses = [await h.aget_job_status(CUTOVER_JOB) for h in (first, second, own)]
+        await first.aclose()
+        still_open = await second.adescribe_job(CUTOVER_JOB)  # the other hook's client was not closed
+        await second.aclose()
+        await own.aclose()
+        third = MgnHook()
+        fresh = await third.aget_client()
+        await third.aclose()
+        return clients, statuses, still_open, fresh
+
+    (first, second, own), statuses, still_open, fresh = asyncio.run(run())
+    assert first is second and own is not first
+    assert fresh is not first, "a client is closed with its last hook; the next hook opens a new one"
+    assert len({s.job_id for s in statuses}) == 1 and still_open["jobID"] == CUTOVER_JOB
+
+
+# -- the benchmark command -----------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_benchmark_smoke_run(tmp_path, monkeypatch):
+    """The paging benchmark end to end at tiny sizes (emulator and child processes, table, JSON)."""
+    from benchmarks import _support, paging
+
+    monkeypatch.setattr(_support, "RESULTS", tmp_path)
+    rows = paging.run(smoke=True, services=("codearts",))
+    assert len(rows) == 1 and rows[0].unit == "x" and rows[0].value > 0
+    assert rows[0].extra["result"]["size"][0] > 1_000_000, "the whole 1 MB log was paged by both loops"
+    written = json.loads(_support.report("paging", rows, "python -m benchmarks --smoke").read_text())
+    assert written["command"] == "python -m benchmarks --smoke" and written["rows"][0]["measure"].startswith("codearts")
+    assert "codearts: a 1 MB build log" in _support.table(rows)
