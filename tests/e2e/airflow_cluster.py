@@ -87,7 +87,6 @@ class AirflowCluster:
                 "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
                 "AIRFLOW__CORE__FERNET_KEY": _fernet_key(),
                 "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
-                "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
                 "AIRFLOW__API__PORT": str(self.port),
                 "AIRFLOW__API__HOST": "127.0.0.1",
                 "AIRFLOW__API__BASE_URL": self.url,
@@ -98,7 +97,6 @@ class AirflowCluster:
                 "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
                 "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
                 "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
-                "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "300",
                 "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
                 "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             }
@@ -130,6 +128,7 @@ class AirflowCluster:
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
                     start_new_session=True,  # one process group per component, ended as a whole
+                    preexec_fn=_terminate_with_parent,
                 )
         return self
 
@@ -262,6 +261,14 @@ class AirflowCluster:
         if isinstance(content, str):
             return [{"event": line} for line in content.splitlines()]
         return [entry if isinstance(entry, dict) else {"event": str(entry)} for entry in content]
+
+
+def _terminate_with_parent() -> None:
+    """In the child, before exec: SIGTERM when the test process dies without stopping us (killed outright)."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def _fernet_key() -> str:
