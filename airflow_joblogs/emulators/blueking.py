@@ -231,6 +231,7 @@ class BlueKingEmulator:
         self.faults = faults or Faults()
         #: the hosts of the last batch_get_job_instance_ip_log answer, per step (for the "repeat" paging fault)
         self._last_batch: dict[int, list[Host]] = {}
+        self._host_index: dict[int, dict[str, Host]] = {}
 
     # -- helpers ------------------------------------------------------------------------------------------
     @staticmethod
@@ -511,14 +512,18 @@ class BlueKingEmulator:
             f"API not found [path={request.url.path}]", status=404, code=1640404, code_name="API_NOT_FOUND"
         )
 
-    @staticmethod
-    def _find_host(view: StepView, host_id: Any, cloud: Any, ip: Any) -> Host | None:
-        for host in view.step.hosts:
-            if host_id not in (None, "") and str(host.host_id) == str(host_id):
-                return host
-            if ip and host.ip == ip and str(host.cloud_id) == str(cloud or 0):
-                return host
-        return None
+    def _find_host(self, view: StepView, host_id: Any, cloud: Any, ip: Any) -> Host | None:
+        # indexed once per step: a 500-host batch of a 5,000-host step must not scan the step 500 times
+        index = self._host_index.get(view.step.step_instance_id)
+        if index is None:
+            index = self._host_index[view.step.step_instance_id] = {}
+            for host in view.step.hosts:
+                index.setdefault(str(host.host_id), host)
+                index.setdefault(f"{host.cloud_id}:{host.ip}", host)
+        found = index.get(str(host_id)) if host_id not in (None, "") else None
+        if found is None and ip:
+            found = index.get(f"{cloud or 0}:{ip}")
+        return found
 
     def _ip_log(self, job: Job, view: StepView, host: Host) -> dict[str, Any]:
         content = _revealed(job, view, host)

@@ -5,14 +5,16 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from datetime import timedelta
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.providers.common.compat.sdk import AirflowSensorTimeout, BaseSensorOperator, conf
 
 from airflow_joblogs.exceptions import InvalidParameterError, JobFailedError, JobLogsError
 from airflow_joblogs.hooks.base import JobLogsHook
 from airflow_joblogs.models import FAILURE, SUCCESS, JobStatus, decide
-from airflow_joblogs.triggers.base import JobTrigger
+
+if TYPE_CHECKING:
+    from airflow_joblogs.triggers.base import JobTrigger
 
 
 def _state_set(
@@ -56,6 +58,8 @@ class JobSensor(BaseSensorOperator):
     """
 
     hook_class: ClassVar[type[JobLogsHook]]
+    #: the trigger (a :class:`~airflow_joblogs._imports.LazyClass` in the service sensors: the trigger machinery is
+    #: imported when a task defers, not when a DAG file is parsed)
     trigger_class: ClassVar[type[JobTrigger]]
     service_name: ClassVar[str] = ""
     #: every documented raw status of the service (to reject typos in the state sets)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from airflow_joblogs._imports import LazyClass
 from airflow_joblogs.hooks.blueking import (
     FAILURE_STATUSES,
     JOB_STATUS_NAMES,
@@ -13,7 +14,6 @@ from airflow_joblogs.hooks.blueking import (
     job_ref,
 )
 from airflow_joblogs.sensors.base import JobSensor
-from airflow_joblogs.triggers.blueking import BlueKingJobTrigger
 
 WAITING_FOR_USER = 7
 
@@ -40,7 +40,7 @@ class BlueKingJobSensor(JobSensor):
 
     template_fields = ("job_instance_id", "bk_biz_id", "bk_scope_type", "bk_scope_id", "conn_id")
     hook_class = BlueKingJobHook
-    trigger_class = BlueKingJobTrigger
+    trigger_class = LazyClass("airflow_joblogs.triggers.blueking.BlueKingJobTrigger")  # type: ignore[assignment]
     service_name = "BlueKing JOB"
     known_states = frozenset(JOB_STATUS_NAMES)
     default_success_states = SUCCESS_STATUSES

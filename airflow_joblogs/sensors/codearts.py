@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from airflow_joblogs._imports import LazyClass
 from airflow_joblogs.hooks.codearts import (
     BUILD_RESULTS,
     FAILURE_RESULTS,
@@ -13,7 +14,6 @@ from airflow_joblogs.hooks.codearts import (
     build_ref,
 )
 from airflow_joblogs.sensors.base import JobSensor
-from airflow_joblogs.triggers.codearts import CodeArtsBuildTrigger
 
 
 class CodeArtsBuildSensor(JobSensor):
@@ -37,7 +37,7 @@ class CodeArtsBuildSensor(JobSensor):
 
     template_fields = ("job_id", "build_no", "conn_id")
     hook_class = CodeArtsBuildHook
-    trigger_class = CodeArtsBuildTrigger
+    trigger_class = LazyClass("airflow_joblogs.triggers.codearts.CodeArtsBuildTrigger")  # type: ignore[assignment]
     service_name = "CodeArts Build"
     known_states = BUILD_RESULTS
     default_success_states = SUCCESS_RESULTS

@@ -15,7 +15,6 @@ from airflow_joblogs.hooks.mgn_model import (
     require_amazon_provider,
 )
 from airflow_joblogs.sensors.base import JobSensor
-from airflow_joblogs.triggers.mgn import MgnJobTrigger
 
 require_amazon_provider()
 
@@ -48,7 +47,7 @@ class MgnJobSensor(JobSensor):
     template_fields = ("job_id", "account_id", "conn_id")
     #: imported when the task runs, so parsing a DAG file does not load botocore
     hook_class = LazyClass("airflow_joblogs.hooks.mgn.MgnHook")  # type: ignore[assignment]
-    trigger_class = MgnJobTrigger
+    trigger_class = LazyClass("airflow_joblogs.triggers.mgn.MgnJobTrigger")  # type: ignore[assignment]
     service_name = "AWS MGN"
     known_states = frozenset(STATUSES)
     default_success_states = SUCCESS_STATUSES

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from airflow_joblogs._imports import LazyClass
 from airflow_joblogs.hooks.qingcloud import FAILURE_STATUSES, JOB_STATUSES, SUCCESS_STATUSES, QingCloudHook, job_ref
 from airflow_joblogs.sensors.base import JobSensor
-from airflow_joblogs.triggers.qingcloud import QingCloudClusterJobTrigger
 
 
 class QingCloudClusterJobSensor(JobSensor):
@@ -34,7 +34,7 @@ class QingCloudClusterJobSensor(JobSensor):
 
     template_fields = ("job_ids", "app", "cluster", "zone", "conn_id")
     hook_class = QingCloudHook
-    trigger_class = QingCloudClusterJobTrigger
+    trigger_class = LazyClass("airflow_joblogs.triggers.qingcloud.QingCloudClusterJobTrigger")  # type: ignore[assignment]
     service_name = "QingCloud"
     known_states = frozenset(JOB_STATUSES)
     default_success_states = SUCCESS_STATUSES
