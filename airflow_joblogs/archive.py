@@ -28,9 +28,9 @@ COMPRESSIONS = (None, "gzip")
 DEFAULT_MAX_XCOM_BYTES = 64 * 1024
 TRUNCATION_MARKER = "\n[airflow-joblogs: output truncated at max_xcom_bytes={limit}; {omitted} more bytes not shown. Set destination= to archive the whole log.]\n"
 _WRITE_BUFFER = 1 << 20
-#: object stores (S3, GCS, Azure) upload in parts of this size: an archive holds about two parts in memory
-#: whatever the log's size (S3's 10,000 parts allow an 80 GiB object)
-_UPLOAD_PART = 8 << 20
+#: object stores (S3, GCS, Azure) upload in parts of this size, S3's smallest: while a part goes up, s3fs and
+#: the HTTP client hold about three copies of it, whatever the log's size (S3's 10,000 parts allow a 48 GiB object)
+_UPLOAD_PART = 5 << 20
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 

@@ -361,7 +361,7 @@ CodeArtsBuildLogOperator(task_id="archive", job_id=LARGE_JOB, build_no=3, destin
 
 @pytest.fixture(scope="module")
 def big_build() -> Iterator[tuple[EmulatorServer, bytes]]:
-    """A CodeArts emulator serving a 12 MiB build log (more than one 8 MiB upload part) in pages of 1,000 lines."""
+    """A CodeArts emulator serving a 12 MiB build log (more than one 5 MiB upload part) in pages of 1,000 lines."""
     from airflow_joblogs.emulators.codearts import LARGE_JOB, CodeArtsEmulator
 
     emulator = CodeArtsEmulator(speed=1000.0, large_log_bytes=12 << 20)
@@ -436,7 +436,7 @@ def test_killed_s3_archive_leaves_no_object_at_the_final_path(big_build, s3_buck
     def objects() -> list[str]:
         return [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="killed/").get("Contents", [])]
 
-    def upload_started() -> bool:  # the first 8 MiB part went up
+    def upload_started() -> bool:  # the first 5 MiB part went up
         return bool(s3.list_multipart_uploads(Bucket=bucket).get("Uploads"))
 
     _kill_mid_write(f"{s3_bucket}/killed/", upload_started, server)
