@@ -27,7 +27,7 @@ LOG_FORMATS = ("text", "jsonl")
 COMPRESSIONS = (None, "gzip")
 DEFAULT_MAX_XCOM_BYTES = 64 * 1024
 TRUNCATION_MARKER = "\n[airflow-joblogs: output truncated at max_xcom_bytes={limit}; {omitted} more bytes not shown. Set destination= to archive the whole log.]\n"
-_WRITE_BUFFER = 1 << 20
+_WRITE_BUFFER = 256 << 10
 #: object stores (S3, GCS, Azure) upload in parts of this size, S3's smallest: while a part goes up, s3fs and
 #: the HTTP client hold about three copies of it, whatever the log's size (S3's 10,000 parts allow a 48 GiB object)
 _UPLOAD_PART = 5 << 20
@@ -182,16 +182,16 @@ def _consume(chunks: Iterable[LogChunk], log_format: str, write: Any, manifest: 
             cursor = chunk.cursor
         if len(data) >= _WRITE_BUFFER:  # big pieces go straight through: no copy into the buffer
             if pending:
-                write(bytes(pending))
-                pending.clear()
+                write(pending)
+                pending = bytearray()
             write(data)
             continue
         pending += data
         if len(pending) >= _WRITE_BUFFER:
-            write(bytes(pending))
-            pending.clear()
+            write(pending)  # handed over as is (no copy); a new buffer follows, so the writer may keep it
+            pending = bytearray()
     if pending:
-        write(bytes(pending))
+        write(pending)
     manifest.update(
         bytes=counter.bytes,
         lines=counter.line_count,
