@@ -331,16 +331,22 @@ def _host_key(step: dict[str, Any], host: dict[str, Any]) -> str:
     return f"{step['step_instance_id']}:{host.get('bk_cloud_id', 0)}:{host.get('ip')}"
 
 
-def _header(step: dict[str, Any], index: int, total: int, host: dict[str, Any] | None) -> str:
+def _step_text(step: dict[str, Any], index: int, total: int) -> str:
     status = step.get("status")
-    text = f"step {index}/{total} {step.get('name', '')!r} (id {step.get('step_instance_id')}, status {status} {status_name(status)})"
-    if host is not None:
-        ip_status = host.get("status", host.get("ip_status"))
-        text += (
-            f" | host {host.get('bk_cloud_id', 0)}:{host.get('ip')} (ip_status {ip_status} {host_status_name(ip_status)}"
-            f", exit code {host.get('exit_code')})"
-        )
-    return f"===== {text} ====="
+    return f"step {index}/{total} {step.get('name', '')!r} (id {step.get('step_instance_id')}, status {status} {status_name(status)})"
+
+
+def _host_header(step_text: str, host: dict[str, Any]) -> str:
+    ip_status = host.get("status", host.get("ip_status"))
+    return (
+        f"===== {step_text} | host {host.get('bk_cloud_id', 0)}:{host.get('ip')} (ip_status {ip_status} "
+        f"{host_status_name(ip_status)}, exit code {host.get('exit_code')}) ====="
+    )
+
+
+def _header(step: dict[str, Any], index: int, total: int, host: dict[str, Any] | None) -> str:
+    text = _step_text(step, index, total)
+    return f"===== {text} =====" if host is None else _host_header(text, host)
 
 
 class BlueKingJobHook(JobLogsHook):
@@ -709,32 +715,37 @@ class BlueKingJobHook(JobLogsHook):
         for entry in (data.get("script_task_logs") or []) + (data.get("file_task_logs") or []):
             logs[entry.get("bk_host_id") or (entry.get("bk_cloud_id", 0), entry.get("ip"))] = entry
         del reply, data
+        # what every host of the step shares, worked out once (a batch holds up to 500 hosts)
+        step_text = _step_text(step, index, total)
+        base = {"job_instance_id": ref["job_instance_id"], **step_fields}
+        retry_count = step.get("execute_count", 0)
         volume = 0
         for host in batch:
-            entry = logs.get(host.get("bk_host_id")) or logs.get((host.get("bk_cloud_id", 0), host.get("ip"))) or {}
+            get = host.get
+            cloud, ip = get("bk_cloud_id", 0), get("ip")
+            entry = logs.get(get("bk_host_id")) or logs.get((cloud, ip)) or {}
             content = entry.get("log_content") or ""
             if "file_logs" in entry and not content:
                 content = "\n".join(str(f.get("log_content", "")) for f in entry["file_logs"])
             volume += len(content)
             record = {
-                "job_instance_id": ref["job_instance_id"],
-                **step_fields,
-                "ip_status": host.get("status"),
-                "tag": host.get("tag"),
-                "retry_count": step.get("execute_count", 0),
-                "total_time": (host.get("total_time") or 0) / 1000,
-                "start_time": _format_ms(host.get("start_time")),
-                "end_time": _format_ms(host.get("end_time")),
-                "ip": host.get("ip"),
-                "bk_cloud_id": host.get("bk_cloud_id", 0),
-                "bk_host_id": host.get("bk_host_id"),
-                "error_code": host.get("error_code"),
-                "exit_code": host.get("exit_code"),
+                **base,
+                "ip_status": get("status"),
+                "tag": get("tag"),
+                "retry_count": retry_count,
+                "total_time": (get("total_time") or 0) / 1000,
+                "start_time": _format_ms(get("start_time")),
+                "end_time": _format_ms(get("end_time")),
+                "ip": ip,
+                "bk_cloud_id": cloud,
+                "bk_host_id": get("bk_host_id"),
+                "error_code": get("error_code"),
+                "exit_code": get("exit_code"),
                 "log_content": content,
             }
             yield LogChunk(
                 text=content,
-                header=_header(step, index, total, host),
+                header=_host_header(step_text, host),
                 record=record,
                 cursor={"step": index, "host": _host_key(step, host)},
                 truncated_upstream=bool(entry.get("is_truncated")),
