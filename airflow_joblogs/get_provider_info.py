@@ -143,8 +143,10 @@ CONNECTION_TYPES: list[dict[str, Any]] = [
             },
             "auth_type": {
                 "label": "Authentication",
-                "description": "aksk: sign with the AK/SK in login/password; token: send the IAM token below; password: get a token with the IAM user in login/password (and the account below). Default: aksk, or token / password when their field is set.",
-                "schema": {"type": ["string", "null"], "enum": ["aksk", "token", "password", None]},
+                "description": "aksk: sign with the AK/SK in login/password; token: send the IAM token below; password: get a token with the IAM user in login/password (and the account below). Left empty: token when an IAM token is set, password when an account name is set, else aksk.",
+                # no None among the choices (the form would list it as "null"): the field may be left empty
+                # (its type allows null) and the hook then picks the kind from the fields that are set
+                "schema": {"type": ["string", "null"], "enum": ["aksk", "token", "password"]},
             },
             "security_token": {
                 "label": "Security token",

@@ -12,7 +12,7 @@ from pathlib import Path
 import airflow
 import pytest
 
-from airflow_joblogs.get_provider_info import get_provider_info
+from airflow_joblogs.get_provider_info import connection_type, get_provider_info
 
 SCHEMAS = ["provider_info.schema.json", "provider.yaml.schema.json"]
 
@@ -61,6 +61,46 @@ def test_python_form_methods_match_the_declaration():
             continue
         assert set(hook.get_connection_form_widgets()) == set(conn["conn-fields"])
         assert hook.get_ui_field_behaviour()["hidden_fields"] == conn["ui-field-behaviour"]["hidden-fields"]
+
+
+def test_choice_fields_offer_only_real_choices():
+    """A dropdown lists every ``enum`` value, None as "null": leaving a field empty is what its null type is for."""
+    for conn in get_provider_info()["connection-types"]:
+        for field, spec in conn["conn-fields"].items():
+            schema = spec["schema"]
+            if "enum" in schema:
+                assert None not in schema["enum"], f"{field}: {schema['enum']}"
+                assert all(isinstance(choice, str) and choice for choice in schema["enum"]), field
+    auth_type = connection_type("codearts_build")["conn-fields"]["auth_type"]["schema"]
+    assert "null" in auth_type["type"] and "default" not in auth_type, "Authentication may stay empty (automatic)"
+
+
+_FORM_METADATA = """
+import json
+from airflow.api_fastapi.core_api.services.ui.connections import HookMetaService
+print(json.dumps({m.connection_type: m.extra_fields for m in HookMetaService.hook_meta_data()}, default=str))
+"""
+
+
+@pytest.mark.slow
+def test_the_ui_gets_the_declared_extra_fields_without_a_null_choice(tmp_path):
+    """What Airflow's API server hands its connection form: every declared field; no "null" in a dropdown; and
+    Authentication not required (the form refuses to save an empty required field)."""
+    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-c", _FORM_METADATA], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    forms = json.loads(result.stdout.strip().splitlines()[-1])
+    for conn in get_provider_info()["connection-types"]:
+        extra_fields = forms[conn["connection-type"]]
+        assert set(extra_fields) == set(conn["conn-fields"]), conn["connection-type"]
+        for field, widget in extra_fields.items():
+            assert None not in widget["schema"].get("enum", []), field
+    auth_type = forms["codearts_build"]["auth_type"]
+    assert auth_type["value"] is None and "null" in auth_type["schema"]["type"]
+    # Airflow >= 3.2 reads the declaration (a dropdown); 3.0 and 3.1 the hook's form methods (a text field)
+    assert auth_type["schema"].get("enum", ["aksk", "token", "password"]) == ["aksk", "token", "password"]
 
 
 @pytest.mark.slow

@@ -1,7 +1,8 @@
 """The connection forms in Airflow's own UI, in a real browser (Debian's Chromium driven by Playwright).
 
 For ``bk_job``, ``codearts_build`` and ``qingcloud``: the add-connection dialog shows our labels,
-placeholders and descriptions, hides the fields we hide, and masks every secret; a connection saved through
+placeholders and descriptions, hides the fields we hide, masks every secret, and offers exactly the declared
+choices in a dropdown (CodeArts' Authentication is chosen, then cleared: left empty); a connection saved through
 the form reads back through the REST API with its secrets redacted, and ``airflow connections test`` passes
 against the emulator with it. Screenshots of each form go to a temporary folder, or to
 ``docs/_static/screenshots/`` with ``JOBLOGS_UPDATE_SCREENSHOTS=1`` (``make screenshots``).
@@ -34,6 +35,9 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+#: choice fields the test clears again after choosing: an empty Authentication must save, and CodeArts then
+#: picks the kind from the fields that are set
+CLEARED = {"codearts_build": ["auth_type"]}
 SCREENSHOTS = ROOT / "docs" / "_static" / "screenshots"
 UI_TIMEOUT_MS = 30_000
 
@@ -105,10 +109,19 @@ def set_extra_field(dialog: Any, name: str, spec: dict[str, Any], value: Any) ->
     elif "enum" in schema:
         chooser = field_group(dialog, spec["label"]).get_by_role("combobox")
         chooser.click()
+        # exactly the declared choices: no "null" (an empty field is a cleared choice)
+        assert dialog.page.get_by_role("option").all_inner_texts() == schema["enum"], name
         chooser.fill(str(value))
         dialog.page.get_by_role("option", name=str(value), exact=True).click()
     else:
         dialog.locator(f"input[name=element_{name}]").fill(str(value))
+
+
+def clear_choice(dialog: Any, spec: dict[str, Any]) -> None:
+    """Empty a dropdown as a user would from the keyboard (Backspace in the empty search box)."""
+    chooser = field_group(dialog, spec["label"]).get_by_role("combobox")
+    chooser.focus()
+    chooser.press("Backspace")
 
 
 @pytest.mark.parametrize("conn_type", list(FORMS))
@@ -147,6 +160,9 @@ def test_connection_form(conn_type, e2e_stage, page, screenshot_dir):
     # save one that points at the emulator, typed in as a user would
     for name, value in source["extra"].items():
         set_extra_field(dialog, name, fields[name], value)
+    for name in CLEARED.get(conn_type, []):
+        clear_choice(dialog, fields[name])
+    expected_extra = {**source["extra"], **dict.fromkeys(CLEARED.get(conn_type, []))}
     dialog.screenshot(path=str(screenshot_dir / f"{conn_type}-extra-fields.png"))
     dialog.get_by_text("Standard Fields", exact=True).click()
     dialog.locator("input[name=host]").fill(source["host"])
@@ -159,7 +175,7 @@ def test_connection_form(conn_type, e2e_stage, page, screenshot_dir):
     assert (stored["conn_type"], stored["host"], stored["login"]) == (conn_type, source["host"], source["login"])
     assert stored["password"] == "***", "the API redacts the secret"
     extra = json.loads(stored["extra"])
-    assert {k: extra.get(k) for k in source["extra"]} == source["extra"]
+    assert {k: extra.get(k) for k in expected_extra} == expected_extra
     assert source["password"] not in json.dumps(stored)
 
     result = airflow.run_cli("connections", "test", conn_id, check=False)
