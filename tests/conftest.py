@@ -10,6 +10,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,23 +31,32 @@ def set_connections(monkeypatch: pytest.MonkeyPatch, connections: dict[str, dict
         monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
 
 
-@pytest.fixture(scope="session")
-def bk_server() -> Iterator[EmulatorServer]:
-    """The BlueKing emulator, fast clock (a 3-step job finishes in about 0.2 s)."""
-    emulator = BlueKingEmulator(speed=20.0, large_log_bytes=4 << 20, large_hosts=16)
+def serve(emulator: Any) -> Iterator[EmulatorServer]:
+    """An emulator on an ephemeral loopback port until the generator is closed; ``server.emulator`` is it."""
     with EmulatorServer(emulator.app()) as server:
         server.emulator = emulator  # type: ignore[attr-defined]
         yield server
 
 
+def fresh(server: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[EmulatorServer]:
+    """One test's use of a session's emulator: no faults, job clocks from zero, its connections set."""
+    server.app.faults.clear()
+    server.app.clock.reset()
+    set_connections(monkeypatch, server.connections())
+    yield server
+    server.app.faults.clear()
+
+
+@pytest.fixture(scope="session")
+def bk_server() -> Iterator[EmulatorServer]:
+    """The BlueKing emulator, fast clock (a 3-step job finishes in about 0.2 s)."""
+    yield from serve(BlueKingEmulator(speed=20.0, large_log_bytes=4 << 20, large_hosts=16))
+
+
 @pytest.fixture
 def bk(bk_server: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[EmulatorServer]:
     """The BlueKing emulator with clean faults and job clocks, and its connections set."""
-    bk_server.app.faults.clear()
-    bk_server.app.clock.reset()
-    set_connections(monkeypatch, bk_server.connections())
-    yield bk_server
-    bk_server.app.faults.clear()
+    yield from fresh(bk_server, monkeypatch)
 
 
 @pytest.fixture(scope="session")
@@ -149,20 +159,13 @@ def qc_server() -> Iterator[EmulatorServer]:
     """The QingCloud emulator, fast clock (a cluster job finishes in about 0.2 s)."""
     from airflow_joblogs.emulators.qingcloud import QingCloudEmulator
 
-    emulator = QingCloudEmulator(speed=20.0)
-    with EmulatorServer(emulator.app()) as server:
-        server.emulator = emulator  # type: ignore[attr-defined]
-        yield server
+    yield from serve(QingCloudEmulator(speed=20.0))
 
 
 @pytest.fixture
 def qc(qc_server: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[EmulatorServer]:
     """The QingCloud emulator with clean faults and job clocks, and its connection set."""
-    qc_server.app.faults.clear()
-    qc_server.app.clock.reset()
-    set_connections(monkeypatch, qc_server.connections())
-    yield qc_server
-    qc_server.app.faults.clear()
+    yield from fresh(qc_server, monkeypatch)
 
 
 @pytest.fixture(scope="session")
@@ -170,10 +173,7 @@ def cb_server() -> Iterator[EmulatorServer]:
     """The CodeArts Build emulator, fast clock (a 4-action build finishes in about 0.2 s), a 1 MiB large log."""
     from airflow_joblogs.emulators.codearts import CodeArtsEmulator
 
-    emulator = CodeArtsEmulator(speed=20.0, large_log_bytes=1 << 20, seed=7)
-    with EmulatorServer(emulator.app()) as server:
-        server.emulator = emulator  # type: ignore[attr-defined]
-        yield server
+    yield from serve(CodeArtsEmulator(speed=20.0, large_log_bytes=1 << 20, seed=7))
 
 
 @pytest.fixture
@@ -190,21 +190,14 @@ def mgn_server() -> Iterator[EmulatorServer]:
     """The AWS MGN emulator, fast clock (a cutover job completes in about 0.1 s), pages of 50 items by default."""
     from airflow_joblogs.emulators.mgn import MgnEmulator
 
-    emulator = MgnEmulator(speed=20.0)
-    with EmulatorServer(emulator.app()) as server:
-        server.emulator = emulator  # type: ignore[attr-defined]
-        yield server
+    yield from serve(MgnEmulator(speed=20.0))
 
 
 @pytest.fixture
 def mgn(mgn_server: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[EmulatorServer]:
     """The MGN emulator with clean faults and job clocks, and its ``aws_default`` connection set."""
-    mgn_server.app.faults.clear()
-    mgn_server.app.clock.reset()
     mgn_server.emulator.require_access_key = None  # type: ignore[attr-defined]
-    set_connections(monkeypatch, mgn_server.connections())
-    yield mgn_server
-    mgn_server.app.faults.clear()
+    yield from fresh(mgn_server, monkeypatch)
 
 
 @pytest.fixture

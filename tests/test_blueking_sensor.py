@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 
 import pytest
 from airflow.providers.common.compat.sdk import AirflowSensorTimeout
+from helpers import poke_until_done, trigger_events
 
 from airflow_joblogs.exceptions import JobFailedError, JobLogsError
 from airflow_joblogs.models import JobStatus
@@ -24,20 +24,15 @@ def sensor(job_id: int, **kwargs) -> BlueKingJobSensor:
     )
 
 
-def poke_until_done(op: BlueKingJobSensor, limit: float = 10):
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if op.poke({}):
-            return True
-        time.sleep(0.05)
-    raise AssertionError("the sensor never finished")
-
-
-def trigger_events(trigger: BlueKingJobTrigger) -> list[dict]:
-    async def collect():
-        return [event.payload async for event in trigger.run()]
-
-    return asyncio.run(collect())
+def trigger(job_id: int = 1001, **kwargs) -> BlueKingJobTrigger:
+    kwargs.setdefault("success_states", [3])
+    kwargs.setdefault("failure_states", [4])
+    return BlueKingJobTrigger(
+        conn_id=kwargs.pop("conn_id", "bk_job_default"),
+        job_ref={**REF, "job_instance_id": job_id},
+        poll_interval=0.05,
+        **kwargs,
+    )
 
 
 def test_poke_waits_then_succeeds(bk):
@@ -72,15 +67,7 @@ def test_custom_states(bk):
 
 
 def test_trigger_serializes_to_json_and_round_trips(bk):
-    trigger = BlueKingJobTrigger(
-        conn_id="bk_job_default",
-        job_ref=REF,
-        success_states=[3, 5, 6],
-        failure_states=[4],
-        poll_interval=0.05,
-        stream_logs=True,
-    )
-    classpath, kwargs = trigger.serialize()
+    classpath, kwargs = trigger(success_states=[3, 5, 6], stream_logs=True).serialize()
     assert classpath == "airflow_joblogs.triggers.blueking.BlueKingJobTrigger"
     assert json.loads(json.dumps(kwargs)) == kwargs
     again = BlueKingJobTrigger(**kwargs)
@@ -88,15 +75,7 @@ def test_trigger_serializes_to_json_and_round_trips(bk):
 
 
 def test_trigger_success_event_and_streamed_lines(bk, capfd):
-    trigger = BlueKingJobTrigger(
-        conn_id="bk_job_default",
-        job_ref=REF,
-        success_states=[3, 5, 6],
-        failure_states=[4],
-        poll_interval=0.05,
-        stream_logs=True,
-    )
-    events = trigger_events(trigger)
+    events = trigger_events(trigger(success_states=[3, 5, 6], stream_logs=True))
     out, err = capfd.readouterr()
     assert len(events) == 1 and events[0]["status"] == "success"
     status = JobStatus.from_dict(events[0]["job_status"])
@@ -108,29 +87,14 @@ def test_trigger_success_event_and_streamed_lines(bk, capfd):
 
 
 def test_trigger_failure_and_execute_complete_report(bk):
-    ref = {**REF, "job_instance_id": 1002}
-    events = trigger_events(
-        BlueKingJobTrigger(
-            conn_id="bk_job_default", job_ref=ref, success_states=[3], failure_states=[4], poll_interval=0.05
-        )
-    )
+    events = trigger_events(trigger(1002))
     assert events[0]["status"] == "failure"
     with pytest.raises(JobFailedError, match=r"exit code 2"):
         sensor(1002).execute_complete({}, events[0])
 
 
 def test_trigger_deadline_gives_a_timeout_event(bk):
-    ref = {**REF, "job_instance_id": 1003}
-    events = trigger_events(
-        BlueKingJobTrigger(
-            conn_id="bk_job_default",
-            job_ref=ref,
-            success_states=[3],
-            failure_states=[4],
-            poll_interval=0.05,
-            end_time=time.time() + 0.5,
-        )
-    )
+    events = trigger_events(trigger(1003, end_time=time.time() + 0.5))
     assert events[0]["status"] == "timeout"
     with pytest.raises(AirflowSensorTimeout):
         sensor(1003).execute_complete({}, events[0])
@@ -139,11 +103,7 @@ def test_trigger_deadline_gives_a_timeout_event(bk):
 def test_trigger_reports_errors_as_events(bk, monkeypatch):
     conn = dict(bk.connections()["bk_job_default"], password="wrong")
     monkeypatch.setenv("AIRFLOW_CONN_BK_JOB_WRONG", json.dumps(conn))
-    events = trigger_events(
-        BlueKingJobTrigger(
-            conn_id="bk_job_wrong", job_ref=REF, success_states=[3], failure_states=[4], poll_interval=0.05
-        )
-    )
+    events = trigger_events(trigger(conn_id="bk_job_wrong"))
     assert events[0]["status"] == "error" and "incorrect" in events[0]["message"]
     assert "wrong" not in events[0]["message"].replace("wrong secret", "")
     with pytest.raises(JobLogsError, match="incorrect"):

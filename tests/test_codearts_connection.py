@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 
-import httpx
 import pytest
+from helpers import issue_iam_token
 
-from airflow_joblogs.emulators.codearts import DOMAIN_NAME, PASSWORD, PROJECT_ID, USER_NAME, WEB_JOB
+from airflow_joblogs.emulators.codearts import DOMAIN_NAME, WEB_JOB
 from airflow_joblogs.exceptions import InvalidParameterError
 from airflow_joblogs.hooks.codearts import CodeArtsBuildHook
 
@@ -27,23 +27,6 @@ def use_connection(monkeypatch: pytest.MonkeyPatch, conn: dict) -> CodeArtsBuild
 def connection_with_empty_auth_type(conn: dict, empty: dict, **extra) -> dict:
     rest = {k: v for k, v in conn["extra"].items() if k != "auth_type"}
     return {**conn, "extra": {**rest, **empty, **extra}}
-
-
-def iam_token(cb) -> str:
-    response = httpx.post(
-        cb.url + "/v3/auth/tokens",
-        json={
-            "auth": {
-                "identity": {
-                    "methods": ["password"],
-                    "password": {"user": {"name": USER_NAME, "password": PASSWORD, "domain": {"name": DOMAIN_NAME}}},
-                },
-                "scope": {"project": {"id": PROJECT_ID}},
-            }
-        },
-    )
-    response.raise_for_status()
-    return response.headers["X-Subject-Token"]
 
 
 @pytest.mark.parametrize("empty", EMPTY.values(), ids=EMPTY.keys())
@@ -63,7 +46,7 @@ def test_empty_authentication_with_an_account_name_logs_in_as_the_iam_user(cb, m
 
 @pytest.mark.parametrize("empty", EMPTY.values(), ids=EMPTY.keys())
 def test_empty_authentication_with_an_iam_token_sends_the_token(cb, monkeypatch, empty):
-    token = iam_token(cb)
+    token = issue_iam_token(cb.url)
     # the AK/SK are wrong: only the token can make the request pass
     conn = dict(cb.connections()["codearts_build_default"], login="NOTTHEACCESSKEY", password="not-the-secret")
     hook = use_connection(monkeypatch, connection_with_empty_auth_type(conn, empty, iam_token=token))

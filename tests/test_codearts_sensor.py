@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import hashlib
 import json
@@ -11,6 +10,7 @@ import time
 
 import pytest
 from airflow.providers.common.compat.sdk import AirflowSensorTimeout
+from helpers import poke_until_done, trigger_events
 
 from airflow_joblogs.emulators.codearts import ABORTED_JOB, FAILING_JOB, LARGE_JOB, WEB_JOB
 from airflow_joblogs.exceptions import InvalidParameterError, JobFailedError, JobLogsError
@@ -30,15 +30,6 @@ def sensor(job_id: str, **kwargs) -> CodeArtsBuildSensor:
     )
 
 
-def poke_until_done(op: CodeArtsBuildSensor, limit: float = 10) -> bool:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if op.poke({}):
-            return True
-        time.sleep(0.03)
-    raise AssertionError("the sensor never finished")
-
-
 def trigger(job_id: str, **kwargs) -> CodeArtsBuildTrigger:
     kwargs.setdefault("success_states", ["SUCCESS"])
     kwargs.setdefault("failure_states", ["ABORTED", "FAILURE", "timeout"])
@@ -48,13 +39,6 @@ def trigger(job_id: str, **kwargs) -> CodeArtsBuildTrigger:
         poll_interval=0.05,
         **kwargs,
     )
-
-
-def trigger_events(t: CodeArtsBuildTrigger) -> list[dict]:
-    async def collect():
-        return [event.payload async for event in t.run()]
-
-    return asyncio.run(collect())
 
 
 # -- sensor -------------------------------------------------------------------------------------------------------

@@ -3,7 +3,6 @@ deferral, streamed log items, archives in both formats, and an export under inje
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import logging
@@ -14,6 +13,7 @@ import pytest
 pytest.importorskip("airflow.providers.amazon.aws.hooks.base_aws", reason="needs airflow-joblogs[amazon]")
 
 from airflow.providers.common.compat.sdk import AirflowSensorTimeout, TaskDeferred
+from helpers import poke_until_done, trigger_events
 
 from airflow_joblogs.emulators.mgn import (
     CONVERSION_ERROR,
@@ -38,15 +38,6 @@ def sensor(job_id: str, **kwargs) -> MgnJobSensor:
     return MgnJobSensor(task_id="wait", job_id=job_id, poke_interval=0.05, **kwargs)
 
 
-def poke_until_done(op: MgnJobSensor, limit: float = 10) -> bool:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if op.poke({}):
-            return True
-        time.sleep(0.02)
-    raise AssertionError("the sensor never finished")
-
-
 def trigger(job_id: str, **kwargs) -> MgnJobTrigger:
     ref = {"job_id": job_id, "require_post_launch_success": kwargs.pop("require_post_launch_success", False)}
     return MgnJobTrigger(
@@ -57,13 +48,6 @@ def trigger(job_id: str, **kwargs) -> MgnJobTrigger:
         poll_interval=0.02,
         **kwargs,
     )
-
-
-def trigger_events(trig: MgnJobTrigger) -> list[dict]:
-    async def collect():
-        return [event.payload async for event in trig.run()]
-
-    return asyncio.run(collect())
 
 
 # -- sensor ---------------------------------------------------------------------------------------------------

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 
 import pytest
 from airflow.providers.common.compat.sdk import AirflowSensorTimeout
+from helpers import poke_until_done, trigger_events
 
 from airflow_joblogs.emulators.qingcloud import APP_ID, LEGACY_APP_ID
 from airflow_joblogs.exceptions import InvalidParameterError, JobFailedError, JobLogsError
@@ -23,27 +23,11 @@ def sensor(job_ids, app: str = APP_ID, **kwargs) -> QingCloudClusterJobSensor:
     return QingCloudClusterJobSensor(task_id="wait", job_ids=job_ids, app=app, poke_interval=0.05, **kwargs)
 
 
-def poke_until_done(op: QingCloudClusterJobSensor, limit: float = 10) -> bool:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if op.poke({}):
-            return True
-        time.sleep(0.03)
-    raise AssertionError("the sensor never finished")
-
-
 def trigger(job_ref: dict, **kwargs) -> QingCloudClusterJobTrigger:
     kwargs.setdefault("success_states", ["successful"])
     kwargs.setdefault("failure_states", ["failed"])
     kwargs.setdefault("poll_interval", 0.05)
     return QingCloudClusterJobTrigger(conn_id="qingcloud_default", job_ref=job_ref, **kwargs)
-
-
-def trigger_events(t: QingCloudClusterJobTrigger) -> list[dict]:
-    async def collect():
-        return [event.payload async for event in t.run()]
-
-    return asyncio.run(collect())
 
 
 def test_defaults_and_templated_fields():
