@@ -22,6 +22,8 @@ os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "example_dags")
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
 os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")
 
+from helpers import start_moto_server  # noqa: E402
+
 from airflow_joblogs.emulators import EmulatorServer  # noqa: E402
 from airflow_joblogs.emulators.blueking import BlueKingEmulator  # noqa: E402
 
@@ -88,37 +90,12 @@ def run_example_dag(airflow_db: str, monkeypatch: pytest.MonkeyPatch):
     return run
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[str]:
-    """moto's S3 server on loopback (a real S3-protocol endpoint for s3fs/ObjectStoragePath)."""
-    import time
-
-    import httpx
-
-    port = _free_port()
-    moto = Path(sys.executable).with_name("moto_server")
-    proc = subprocess.Popen(
-        [str(moto), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    url = f"http://127.0.0.1:{port}"
+    """moto's S3 server on loopback (a real S3-protocol endpoint for s3fs/ObjectStoragePath); it ends with the
+    test process even when that is killed outright (see :func:`helpers.die_with_parent`)."""
+    proc, url = start_moto_server()
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(url, timeout=1)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError("moto_server did not start") from None
-                time.sleep(0.1)
         yield url
     finally:
         proc.terminate()

@@ -1,19 +1,28 @@
-"""What several test modules do the same way: run a sensor's pokes or a trigger to the end, get an IAM token.
+"""What several test modules do the same way: run a sensor's pokes or a trigger to the end, get an IAM token,
+start a server process that cannot outlive the tests.
 
-Generic over the shared bases (:class:`~airflow_joblogs.sensors.base.JobSensor`,
+The sensor and trigger helpers are generic over the shared bases (:class:`~airflow_joblogs.sensors.base.JobSensor`,
 :class:`~airflow_joblogs.triggers.base.JobTrigger`), so every service's tests use the same loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
 import time
-from typing import Any
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from airflow_joblogs.sensors.base import JobSensor
-from airflow_joblogs.triggers.base import JobTrigger
+if TYPE_CHECKING:  # light to import: conftest and the e2e cluster use the process helpers
+    from airflow_joblogs.sensors.base import JobSensor
+    from airflow_joblogs.triggers.base import JobTrigger
 
 
 def poke_until_done(sensor: JobSensor, limit: float = 10, interval: float = 0.03) -> bool:
@@ -51,3 +60,64 @@ def issue_iam_token(codearts_url: str) -> str:
     )
     response.raise_for_status()
     return response.headers["X-Subject-Token"]
+
+
+# -- processes ----------------------------------------------------------------------------------------------------
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def die_with_parent(sig: int = signal.SIGTERM) -> Callable[[], None] | None:
+    """A ``preexec_fn`` for :class:`subprocess.Popen`: the child gets ``sig`` when this process dies, even when it
+    is killed outright (SIGKILL, a CI timeout), which leaves no chance to run any cleanup.
+
+    Linux's parent-death signal (``prctl(PR_SET_PDEATHSIG)``); elsewhere None (no ``preexec_fn``). The signal
+    comes when the *thread* that started the child ends: start such children from the main thread.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    # looked up before the fork: the child only calls it (no library loading between fork and exec)
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(_PR_SET_PDEATHSIG, sig)
+        if os.getppid() != parent:  # the parent died before prctl: no signal would ever come
+            os.kill(os.getpid(), sig)
+
+    return preexec
+
+
+def start_moto_server(timeout: float = 30) -> tuple[subprocess.Popen[bytes], str]:
+    """moto's S3 server on a free loopback port, in a process group of its own that ends with this process.
+
+    Returns the process and its URL once it answers; the caller terminates it.
+    """
+    port = free_port()
+    moto = Path(sys.executable).with_name("moto_server")
+    proc = subprocess.Popen(
+        [str(moto), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # a Ctrl-C in the terminal reaches pytest, which stops it in order
+        preexec_fn=die_with_parent(),
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            httpx.get(url, timeout=1)
+            return proc, url
+        except httpx.TransportError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                proc.wait(timeout=10)
+                raise RuntimeError("moto_server did not start") from None
+            time.sleep(0.1)

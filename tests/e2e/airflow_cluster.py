@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from helpers import die_with_parent, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 #: the end-to-end suite runs on the newest Airflow that CI installs (3.3); the floor run skips it
@@ -50,12 +50,6 @@ def older_airflow_reason() -> str | None:
         f"the end-to-end suite runs on Airflow {NEWEST_AIRFLOW[0]}.{NEWEST_AIRFLOW[1]}+ only (this is {__version__}); "
         "the unit and dag.test() suites cover this version"
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def airflow_command(*args: str) -> list[str]:
@@ -128,7 +122,7 @@ class AirflowCluster:
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
                     start_new_session=True,  # one process group per component, ended as a whole
-                    preexec_fn=_terminate_with_parent,
+                    preexec_fn=die_with_parent(),  # SIGTERM when the test process is killed outright
                 )
         return self
 
@@ -261,14 +255,6 @@ class AirflowCluster:
         if isinstance(content, str):
             return [{"event": line} for line in content.splitlines()]
         return [entry if isinstance(entry, dict) else {"event": str(entry)} for entry in content]
-
-
-def _terminate_with_parent() -> None:
-    """In the child, before exec: SIGTERM when the test process dies without stopping us (killed outright)."""
-    import ctypes
-
-    pr_set_pdeathsig = 1
-    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def _fernet_key() -> str:

@@ -12,6 +12,7 @@ import time
 
 import pytest
 from airflow_cluster import ROOT
+from helpers import die_with_parent
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -30,6 +31,7 @@ def test_demo_runs_every_service_and_leaves_the_archives(tmp_path):
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,
+        preexec_fn=die_with_parent(),
     )
     try:
         output, _ = proc.communicate(timeout=DEMO_BOUND_SECONDS)
