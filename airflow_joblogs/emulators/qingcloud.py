@@ -23,6 +23,10 @@ before the ``offset`` asked for, ``stall`` ignores the ``offset`` (the first pag
 Application ``app-legacy01`` has one job, ``j-legacy0001``, in the undocumented status ``suspended``
 (for "an unknown status is not success" tests); ``app-0therown`` belongs to someone else (ret_code 1400).
 Jobs start their life when first listed and move on over a few seconds (``speed`` scales time).
+
+``GET /_emulator/qingcloud`` lists the signatures the emulator verified (the newest ``signatures_kept``) and
+how many there were: a signature is a credential for as long as its time stamp is accepted, so tests look for
+them in logs and XCom like any other secret.
 """
 
 from __future__ import annotations
@@ -56,6 +60,8 @@ FOREIGN_APP_ID = "app-0therown"
 OWNER = "usr-joblogs1"
 STATUSES = ("pending", "working", "successful", "failed")
 MAX_LIMIT = 100
+#: how many verified signatures the emulator keeps by default (the newest), for credential scans
+SIGNATURES_KEPT = 5000
 _EPOCH = datetime(2026, 11, 22, 2, 0, 0, tzinfo=timezone.utc)
 _TIME = "%Y-%m-%dT%H:%M:%SZ"
 _HISTORY_ACTIONS = (
@@ -198,7 +204,13 @@ def signature(secret: str, method: str, path: str, params: dict[str, str], diges
 
 class QingCloudEmulator:
     def __init__(
-        self, *, speed: float = 1.0, history: int = 45, max_skew: float = 60.0, faults: Faults | None = None
+        self,
+        *,
+        speed: float = 1.0,
+        history: int = 45,
+        max_skew: float = 60.0,
+        faults: Faults | None = None,
+        signatures_kept: int = SIGNATURES_KEPT,
     ) -> None:
         self.jobs = catalogue(history)
         self.clock = JobClock(speed)
@@ -206,6 +218,9 @@ class QingCloudEmulator:
         self.max_skew = max_skew
         #: the parameters of recent requests as received (signature removed), newest last
         self.received: deque[dict[str, str]] = deque(maxlen=500)
+        #: the signatures that matched, newest last (see ``GET /_emulator/qingcloud``)
+        self.signatures_verified: deque[str] = deque(maxlen=signatures_kept)
+        self.signatures_verified_total = 0
 
     # -- helpers ------------------------------------------------------------------------------------------
     @staticmethod
@@ -252,6 +267,9 @@ class QingCloudEmulator:
         given = params.get("signature", "")
         if not hmac.compare_digest(given, signature(SECRET_ACCESS_KEY, method, path, params, digest)):
             return self.fail(1200, "AuthFailure, signature not matched")
+        # kept even if the time stamp is refused below: the client sent a valid signature all the same
+        self.signatures_verified.append(given)
+        self.signatures_verified_total += 1
         try:
             sent = calendar.timegm(time.strptime(params.get("time_stamp", ""), _TIME))
         except ValueError:
@@ -404,6 +422,15 @@ class QingCloudEmulator:
             }
         )
 
+    async def control(self, request: Request) -> Response:
+        return JSONResponse(
+            {
+                "max_skew": self.max_skew,
+                "signatures_verified": list(self.signatures_verified),
+                "signatures_verified_total": self.signatures_verified_total,
+            }
+        )
+
     # -- app ----------------------------------------------------------------------------------------------
     def connections(self, base_url: str) -> dict[str, dict[str, Any]]:
         return {
@@ -419,7 +446,10 @@ class QingCloudEmulator:
     def app(self) -> EmulatorApp:
         return build_app(
             "qingcloud",
-            [Route("/iaas/", self.iaas, methods=["GET", "POST"])],
+            [
+                Route("/_emulator/qingcloud", self.control, methods=["GET"]),
+                Route("/iaas/", self.iaas, methods=["GET", "POST"]),
+            ],
             self.faults,
             self.clock,
             error_response=lambda: (200, {"ret_code": 5100, "message": "ServerBusy, please retry later"}),

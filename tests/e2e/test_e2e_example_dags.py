@@ -9,7 +9,9 @@ import re
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
+import httpx
 import pytest
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(420)]
@@ -323,11 +325,17 @@ def test_archives_on_s3_are_the_emulators_logs_with_true_manifests(e2e_stage, ru
 
 def test_no_credential_in_any_log_or_xcom(e2e_stage, runs):
     """Every file under the logs folder (tasks, triggers, DAG processor) and every component's output,
-    and every XCom, scanned for every credential of the run: app secrets, SK, passwords, IAM tokens, AWS keys."""
+    and every XCom, scanned for every credential of the run: app secrets, SK, passwords, IAM tokens, AWS keys,
+    and QingCloud's request signatures (as sent, and percent-encoded as they stand in a URL)."""
     codearts = e2e_stage.emulators["codearts"]
     tokens = set(codearts._tokens)  # the IAM tokens the emulator issued during the run
     assert codearts.tokens_issued >= 2, "the worker and the triggerer each got an IAM token"
-    credentials = e2e_stage.secrets | tokens
+    verified = httpx.get(e2e_stage.servers["qingcloud"].url + "/_emulator/qingcloud").raise_for_status().json()
+    signatures = set(verified["signatures_verified"])
+    assert len(signatures) >= 4, "the worker and the triggerer signed their QingCloud calls"
+    assert verified["signatures_verified_total"] == len(verified["signatures_verified"]), "every one was kept"
+    signatures |= {quote(signature, safe="") for signature in signatures}
+    credentials = e2e_stage.secrets | tokens | signatures
     assert len(credentials) >= 10, credentials
 
     scanned = 0
