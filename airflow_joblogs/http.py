@@ -37,6 +37,7 @@ from airflow_joblogs.exceptions import (
     RemoteValidationError,
     TransientError,
 )
+from airflow_joblogs.loop_shared import LoopShared
 
 log = logging.getLogger(__name__)
 
@@ -197,6 +198,42 @@ def ssl_context(verify: bool | str) -> ssl.SSLContext:
         return context
 
 
+#: async clients one connection pool serves at most. httpcore's pool does work proportional to its requests
+#: times its connections whenever a request starts or ends, so one pool for a thousand triggers becomes the
+#: bottleneck under load; a few dozen still keep a pool's connections busy enough to be reused.
+POOL_HOLDERS = 32
+_POOLS: LoopShared[httpx.AsyncHTTPTransport] = LoopShared(capacity=POOL_HOLDERS)
+
+
+class _SharedPool(httpx.AsyncBaseTransport):
+    """An async client's hold on a connection pool it shares with other clients on its event loop that talk to
+    the same origin with the same TLS settings.
+
+    A triggerer polls many jobs from one event loop, typically less often than a kept-alive connection lasts
+    (5 s): with a pool each, every trigger opened a new connection at every check and held it, idle, until
+    the next; a thousand triggers held a thousand sockets, and the connections' objects, each outliving
+    several garbage collections, filled the collector's oldest generation, whose full passes stop the event
+    loop. Sharing a pool, the triggers take turns on a few connections that stay alive. The pool makes as many
+    connections as requests are in flight (no queueing), and closes with its last holder.
+    """
+
+    def __init__(self, url: httpx.URL, verify: bool | str) -> None:
+        context = ssl_context(verify)
+
+        def make() -> tuple[httpx.AsyncHTTPTransport, Callable[[], Any]]:
+            limits = httpx.Limits(max_connections=None, max_keepalive_connections=POOL_HOLDERS)
+            transport = httpx.AsyncHTTPTransport(verify=context, limits=limits)
+            return transport, transport.aclose
+
+        self._lease = _POOLS.lease((url.scheme, url.host, url.port, id(context)), make)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self._lease.resource.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await _POOLS.release(self._lease)
+
+
 def _certificate_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
     """The certificate verification failure behind a transport error, if that is what it was."""
     seen: BaseException | None = exc
@@ -266,7 +303,8 @@ class ServiceClient:
     @property
     def aclient(self) -> httpx.AsyncClient:
         if self._aclient is None:
-            self._aclient = httpx.AsyncClient(transport=self.async_transport, **self._client_kwargs())
+            transport = self.async_transport or _SharedPool(httpx.URL(self.base_url), self.verify)
+            self._aclient = httpx.AsyncClient(transport=transport, **self._client_kwargs())
         return self._aclient
 
     def close(self) -> None:

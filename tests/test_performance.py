@@ -117,6 +117,52 @@ def test_the_first_check_waits_no_longer_than_the_deadline(bk):
     assert events[0]["status"] == "timeout" and time.monotonic() - started < 5
 
 
+def test_triggers_on_one_loop_take_turns_on_a_few_connections(bk):
+    """40 triggers polling one service share connection pools: far fewer connections than triggers, and none
+    left open once they have finished."""
+    import psutil
+
+    from airflow_joblogs import http
+
+    ref = {"job_instance_id": 1003, "bk_scope_type": "biz", "bk_scope_id": "2"}  # waits for a user forever
+    port = int(bk.url.rsplit(":", 1)[1])
+    me = psutil.Process()
+
+    def open_ports() -> set[int]:
+        return {c.laddr.port for c in me.net_connections("tcp") if c.raddr and c.raddr.port == port}
+
+    async def run() -> tuple[list[dict], set[int], int]:
+        seen: set[int] = set()
+        triggers = [
+            BlueKingJobTrigger(
+                conn_id="bk_job_default",
+                job_ref=ref,
+                success_states=[3],
+                failure_states=[4],
+                poll_interval=0.2,
+                end_time=time.time() + 1.5,
+            )
+            for _ in range(40)
+        ]
+
+        async def events(trigger: BlueKingJobTrigger) -> list[dict]:
+            return [e.payload async for e in trigger.run()]
+
+        polling = asyncio.gather(*(events(t) for t in triggers))
+        while not polling.done():
+            seen |= open_ports()
+            await asyncio.sleep(0.02)
+        pools = sum(len(entries) for entries in http._POOLS._by_loop.get(asyncio.get_running_loop(), {}).values())
+        return [e for es in await polling for e in es], seen, pools
+
+    served = bk.app.faults.served
+    events, seen, pools = asyncio.run(run())
+    assert [e["status"] for e in events] == ["timeout"] * 40
+    assert bk.app.faults.served - served >= 40 * 3, "every trigger checked several times"
+    assert 0 < len(seen) <= 20, f"{len(seen)} connections for 40 triggers"
+    assert pools == 0 and not open_ports(), "the pools closed with their last trigger"
+
+
 # -- shared TLS contexts ---------------------------------------------------------------------------------------
 def test_clients_share_one_tls_context_per_setting(tmp_path):
     one = ServiceClient(service="x", base_url="https://a.example")

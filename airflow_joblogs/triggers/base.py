@@ -92,6 +92,34 @@ class JobTrigger(BaseTrigger):
             }
         )
 
+    async def _check(self, hook: Any, success: set[Any], failure: set[Any]) -> TriggerEvent | None:
+        """One check: the event to fire (a verdict, or the deadline passed), or None to wait for the next.
+
+        A separate call so that nothing a check decoded (a job's whole status answer) stays referenced while
+        the trigger sleeps: objects that outlive a few garbage collections are moved to the oldest generation,
+        and a thousand triggers' worth of them would make the collector's full passes, which stop the
+        triggerer's event loop, come sooner.
+        """
+        status: JobStatus = await hook.ajob_status_from_ref(self.job_ref)
+        if self.stream_logs:
+            self.cursor = await hook.atail_logs(self.job_ref, self.cursor, self.log)
+        verdict = decide(status, success, failure, self.unknown_is_failure)
+        if verdict != WAITING:
+            return self._event(verdict, f"{status.service} job {status.job_id} is {status.raw_status!r}", status)
+        if self.end_time is not None and self.end_time <= time.time():
+            return self._event(
+                "timeout", f"{status.service} job {status.job_id} still {status.raw_status!r} at the deadline", status
+            )
+        self.log.info(
+            "%s job %s is %r (%s); next check in %.0fs",
+            status.service,
+            status.job_id,
+            status.raw_status,
+            status.state.value,
+            self.poll_interval,
+        )
+        return None
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
         hook = await self.amake_hook()
         success, failure = set(self.success_states), set(self.failure_states)
@@ -103,32 +131,13 @@ class JobTrigger(BaseTrigger):
                 first = max(0.0, min(first, self.end_time - time.time()))
             await asyncio.sleep(first)
             while True:
-                status: JobStatus = await hook.ajob_status_from_ref(self.job_ref)
-                if self.stream_logs:
-                    self.cursor = await hook.atail_logs(self.job_ref, self.cursor, self.log)
-                verdict = decide(status, success, failure, self.unknown_is_failure)
-                if verdict != WAITING:
-                    yield self._event(verdict, f"{status.service} job {status.job_id} is {status.raw_status!r}", status)
+                event = await self._check(hook, success, failure)
+                if event is not None:
+                    yield event
                     return
-                self.log.info(
-                    "%s job %s is %r (%s); next check in %.0fs",
-                    status.service,
-                    status.job_id,
-                    status.raw_status,
-                    status.state.value,
-                    self.poll_interval,
-                )
                 delay = self.poll_interval
                 if self.end_time is not None:
-                    remaining = self.end_time - time.time()
-                    if remaining <= 0:
-                        yield self._event(
-                            "timeout",
-                            f"{status.service} job {status.job_id} still {status.raw_status!r} at the deadline",
-                            status,
-                        )
-                        return
-                    delay = min(delay, remaining)
+                    delay = max(0.0, min(delay, self.end_time - time.time()))
                 await asyncio.sleep(delay)
         except (JobLogsError, ValueError) as exc:
             yield self._event("error", f"{type(exc).__name__}: {exc}")
