@@ -202,6 +202,34 @@ def test_mgn_hooks_on_one_loop_share_one_client(mgn):
     assert len({s.job_id for s in statuses}) == 1 and still_open["jobID"] == CUTOVER_JOB
 
 
+def test_mgn_client_creation_leaves_the_event_loop_free(mgn):
+    """Making an aiobotocore client reads and parses botocore's model files: that happens in a worker thread,
+    not on the event loop every other trigger shares (it stalled the loop for a quarter of a second)."""
+    pytest.importorskip("airflow.providers.amazon.aws.hooks.base_aws")
+    from airflow_joblogs.hooks.mgn import MgnHook
+
+    async def run() -> float:
+        stalls = [0.0]
+        done = asyncio.Event()
+
+        async def watchdog() -> None:
+            while not done.is_set():
+                started = time.perf_counter()
+                await asyncio.sleep(0.005)
+                stalls.append(time.perf_counter() - started - 0.005)
+
+        dog = asyncio.create_task(watchdog())
+        await asyncio.sleep(0.05)
+        hook = MgnHook()
+        await hook.aget_client()
+        done.set()
+        await dog
+        await hook.aclose()
+        return max(stalls)
+
+    assert asyncio.run(run()) < 0.15
+
+
 # -- the benchmark command -----------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_benchmark_smoke_run(tmp_path, monkeypatch):

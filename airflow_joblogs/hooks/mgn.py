@@ -11,14 +11,11 @@ Needs the extra ``airflow-joblogs[amazon]``.
 
 from __future__ import annotations
 
-import asyncio
 import json
+import logging
 import random
-import time
-import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -60,7 +57,10 @@ from airflow_joblogs.hooks.mgn_model import (  # noqa: F401
     validate_job_id,
     validate_max_results,
 )
+from airflow_joblogs.loop_shared import Lease, LoopShared
 from airflow_joblogs.models import FailedUnit, JobStatus, LogChunk
+
+log = logging.getLogger(__name__)
 
 try:
     import botocore.exceptions
@@ -205,54 +205,30 @@ def _page_items(page: dict[str, Any], operation: str) -> list[dict[str, Any]]:
     return list(page.get("items") or [])
 
 
-@dataclass(eq=False)
-class _SharedClient:
-    key: tuple[Any, ...]
-    context: Any
-    client: Any
-    created: float = field(default_factory=time.monotonic)
-    users: int = 0
+#: aiobotocore clients shared by the hooks of one event loop that use the same connection and settings. A
+#: botocore client carries its own copy of the service model and generated methods (about half a megabyte,
+#: and tens of milliseconds to build): a triggerer polling a thousand MGN jobs through one connection needs
+#: one, not a thousand. After an hour new hooks get a fresh client, so a changed connection (rotated keys) is
+#: picked up even while triggers keep running.
+_SHARED: LoopShared[Any] = LoopShared(max_age=3600.0)
 
 
-class SharedAsyncClients:
-    """aiobotocore clients shared by the hooks of one event loop that use the same connection and settings.
+def _load_botocore_models(session: Any) -> None:
+    """Read the files an ``mgn`` client is built from into ``session``'s loader cache.
 
-    A botocore client carries its own copy of the service model and generated methods (about half a megabyte,
-    and tens of milliseconds to build); a triggerer polling a thousand MGN jobs through one connection needs
-    one, not a thousand. A client is closed when its last hook closes; after ``max_age`` seconds new hooks get
-    a fresh one, so a changed connection (rotated keys) is picked up even while triggers keep running.
+    Creating an aiobotocore client runs on the event loop and would read and parse them there (a quarter of a
+    second, a second and more on a busy machine, with every other trigger stalled); called from the worker
+    thread that makes the session, it leaves the loop only the assembly (about 10 ms).
     """
-
-    def __init__(self, max_age: float = 3600.0) -> None:
-        self.max_age = max_age
-        self._by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Any, Any]] = (
-            weakref.WeakKeyDictionary()
-        )
-
-    async def acquire(
-        self, key: tuple[Any, ...], open_client: Callable[[], Awaitable[tuple[Any, Any]]]
-    ) -> _SharedClient:
-        state = self._by_loop.setdefault(asyncio.get_running_loop(), {})
-        lock = state.setdefault(("lock", key), asyncio.Lock())
-        async with lock:  # one creation at a time, however many triggers start together
-            shared: _SharedClient | None = state.get(key)
-            if shared is None or time.monotonic() - shared.created > self.max_age:
-                context, client = await open_client()
-                shared = state[key] = _SharedClient(key, context, client)
-            shared.users += 1
-            return shared
-
-    async def release(self, shared: _SharedClient) -> None:
-        shared.users -= 1
-        if shared.users > 0:
-            return
-        state = self._by_loop.get(asyncio.get_running_loop(), {})
-        if state.get(shared.key) is shared:
-            del state[shared.key]
-        await shared.context.__aexit__(None, None, None)
-
-
-_SHARED = SharedAsyncClients()
+    try:
+        loader = session.get_component("data_loader")
+        for model in ("service-2", "endpoint-rule-set-1"):
+            loader.load_service_model("mgn", model)
+        for name in ("partitions", "endpoints", "sdk-default-configuration", "_retry"):
+            loader.load_data(name)
+        session._get_internal_component("endpoint_resolver")
+    except Exception:  # only a head start: the client loads whatever is missing itself
+        log.debug("could not preload botocore's mgn model files", exc_info=True)
 
 
 class MgnHook(AwsBaseHook):
@@ -286,8 +262,8 @@ class MgnHook(AwsBaseHook):
         super().__init__(aws_conn_id=conn_id or aws_conn_id, **kwargs)
         self.max_attempts = max_attempts
         self._aclient: Any = None
-        self._aclient_context: Any = None
-        self._shared: _SharedClient | None = None
+        self._aclient_close: Callable[[], Awaitable[Any]] | None = None
+        self._shared: Lease[Any] | None = None
 
     def __repr__(self) -> str:
         return f"MgnHook(aws_conn_id={self.aws_conn_id!r})"
@@ -324,15 +300,16 @@ class MgnHook(AwsBaseHook):
         The connection lookup, the secrets' registration with the masker and the client creation are
         synchronous; they run in a worker thread (as the Amazon provider's ``get_async_conn`` does), so the
         event loop is never blocked. Hooks on one event loop with the same connection and settings share one
-        client (see :class:`SharedAsyncClients`); a hook given its own ``config`` gets its own.
+        client (an hour at most, see :class:`~airflow_joblogs.loop_shared.LoopShared`); a hook given its own
+        ``config`` gets its own.
         """
         if self._aclient is None:
             key = self._shared_key()
             if key is None:
-                self._aclient_context, self._aclient = await self._open_async_client()
+                self._aclient, self._aclient_close = await self._open_async_client()
             else:
-                self._shared = await _SHARED.acquire(key, self._open_async_client)
-                self._aclient = self._shared.client
+                self._shared = await _SHARED.alease(key, self._open_async_client)
+                self._aclient = self._shared.resource
         return self._aclient
 
     def _shared_key(self) -> tuple[Any, ...] | None:
@@ -341,17 +318,24 @@ class MgnHook(AwsBaseHook):
             return None
         return (self.aws_conn_id, self._region_name, self._verify, self.max_attempts)
 
-    async def _open_async_client(self) -> tuple[Any, Any]:
+    async def _open_async_client(self) -> tuple[Any, Callable[[], Awaitable[Any]]]:
         from asgiref.sync import sync_to_async
 
         with aws_errors():
             context = await sync_to_async(self._new_async_client)()
             client = await context.__aenter__()
-        return context, _install_guards(client)
+        return _install_guards(client), lambda: context.__aexit__(None, None, None)
 
     def _new_async_client(self) -> Any:
         self._register_secrets()
         return self.get_client_type(region_name=self.region_name, deferrable=True)
+
+    def get_session(self, region_name: str | None = None, deferrable: bool = False) -> Any:
+        """:meth:`AwsBaseHook.get_session`; an async session comes with the ``mgn`` model files loaded."""
+        session = super().get_session(region_name=region_name, deferrable=deferrable)
+        if deferrable:
+            _load_botocore_models(session)
+        return session
 
     def close(self) -> None:
         if "client" in self.__dict__:
@@ -361,9 +345,9 @@ class MgnHook(AwsBaseHook):
         if self._shared is not None:
             shared, self._shared, self._aclient = self._shared, None, None
             await _SHARED.release(shared)
-        if self._aclient_context is not None:
-            context, self._aclient_context, self._aclient = self._aclient_context, None, None
-            await context.__aexit__(None, None, None)
+        if self._aclient_close is not None:
+            close, self._aclient_close, self._aclient = self._aclient_close, None, None
+            await close()
 
     def __enter__(self) -> MgnHook:
         return self
