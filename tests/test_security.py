@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 import hashlib
 import ipaddress
@@ -24,6 +23,7 @@ from typing import Any
 
 import pytest
 from airflow import __version__ as AIRFLOW_VERSION
+from helpers import trigger_events
 from packaging.version import Version
 
 from airflow_joblogs.emulators import EmulatorServer
@@ -349,13 +349,6 @@ BK_ACCESS_TOKEN = "bk-oauth-access-token-security-scan-9c3a"
 AWS_SESSION_TOKEN = "aws-session-token-security-scan-FwoGZXIvYXdzE"
 
 
-def _collect_trigger(trigger: Any) -> list[dict[str, Any]]:
-    async def run() -> list[dict[str, Any]]:
-        return [event.payload async for event in trigger.run()]
-
-    return asyncio.run(run())
-
-
 def _bk_case(server: EmulatorServer) -> dict[str, Any]:
     from airflow_joblogs.emulators.blueking import APP_SECRET
     from airflow_joblogs.hooks.blueking import BlueKingJobHook
@@ -572,7 +565,7 @@ def test_no_credential_reaches_logs_xcom_manifests_errors_or_repr(
 
         trigger = case["trigger"](conn_id)
         shown.append(json.dumps(trigger.serialize()))
-        events = _collect_trigger(trigger)
+        events = trigger_events(trigger)
         assert events and events[-1]["status"] == "failure", events
         shown.append(json.dumps(events))
 
