@@ -1,5 +1,5 @@
-"""What several test modules do the same way: run a sensor's pokes or a trigger to the end, get an IAM token,
-start a server process that cannot outlive the tests.
+"""What several test modules do the same way: run a sensor's pokes or a trigger to the end, wait for a BlueKing
+job to end, get an IAM token, start a server process that cannot outlive the tests.
 
 The sensor and trigger helpers are generic over the shared bases (:class:`~airflow_joblogs.sensors.base.JobSensor`,
 :class:`~airflow_joblogs.triggers.base.JobTrigger`), so every service's tests use the same loop.
@@ -42,6 +42,19 @@ def trigger_events(trigger: JobTrigger) -> list[dict[str, Any]]:
         return [event.payload async for event in trigger.run()]
 
     return asyncio.run(collect())
+
+
+def wait_for_blueking_job(job_id: int, conn_id: str = "bk_job_default", limit: float = 10) -> None:
+    """Poll the BlueKing emulator until job ``job_id`` (business 2) has ended; still running after ``limit``
+    seconds fails the test."""
+    from airflow_joblogs.hooks.blueking import BlueKingJobHook
+
+    hook = BlueKingJobHook(conn_id)
+    deadline = time.monotonic() + limit
+    while not hook.get_job_status(job_id, bk_biz_id=2).state.is_terminal:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"BlueKing job {job_id} was still running after {limit} s")
+        time.sleep(0.05)
 
 
 def issue_iam_token(codearts_url: str) -> str:

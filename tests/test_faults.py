@@ -8,6 +8,7 @@ import json
 import time
 
 import pytest
+from helpers import wait_for_blueking_job
 
 from airflow_joblogs.emulators.blueking import host_log
 from airflow_joblogs.exceptions import TransientError
@@ -16,14 +17,6 @@ from airflow_joblogs.http import RetryPolicy
 from airflow_joblogs.operators.blueking import BlueKingJobLogOperator
 
 FAST = RetryPolicy(max_attempts=6, initial_backoff=0.01, max_backoff=0.05)
-
-
-def finish(job_id: int) -> None:
-    hook = BlueKingJobHook("bk_job_default")
-    deadline = time.monotonic() + 10
-    while not hook.get_job_status(job_id, bk_biz_id=2).state.is_terminal:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
 
 
 def archive(tmp_path, conn_id: str, job_id: int, log_format: str, name: str) -> tuple[dict, bytes]:
@@ -48,7 +41,7 @@ def archive(tmp_path, conn_id: str, job_id: int, log_format: str, name: str) -> 
 @pytest.mark.parametrize("conn_id", ["bk_job_default", "bk_job_esb"])
 @pytest.mark.parametrize("log_format", ["text", "jsonl"])
 def test_archive_under_faults_equals_the_clean_archive(bk, tmp_path, conn_id, log_format):
-    finish(1001)
+    wait_for_blueking_job(1001)
     clean_manifest, clean = archive(tmp_path, conn_id, 1001, log_format, "clean")
     # ESB v2 makes one request (5 faults, then the 6th and last attempt succeeds); the gateway several
     script = (
@@ -72,7 +65,7 @@ def test_archive_under_faults_equals_the_clean_archive(bk, tmp_path, conn_id, lo
 
 
 def test_random_fault_rates_still_give_the_exact_log(bk, tmp_path):
-    finish(1004)
+    wait_for_blueking_job(1004)
     clean_manifest, _ = archive(tmp_path, "bk_job_default", 1004, "jsonl", "clean")
     bk.app.faults.update(
         error_rate=0.15, throttle_rate=0.1, drop_rate=0.1, empty_rate=0.05, truncate_rate=0.05, retry_after=0.01, seed=7

@@ -9,6 +9,7 @@ import json
 import time
 
 import pytest
+from helpers import wait_for_blueking_job
 
 from airflow_joblogs.exceptions import InvalidParameterError
 from airflow_joblogs.hooks.blueking import BlueKingJobHook
@@ -16,18 +17,10 @@ from airflow_joblogs.http import ServiceClient, ssl_context
 from airflow_joblogs.triggers.blueking import BlueKingJobTrigger
 
 
-def finish(job_id: int) -> None:
-    hook = BlueKingJobHook("bk_job_default")
-    deadline = time.monotonic() + 10
-    while not hook.get_job_status(job_id, bk_biz_id=2).state.is_terminal:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-
-
 # -- BlueKing: concurrent host batches ------------------------------------------------------------------------
 @pytest.mark.parametrize("job_id", [1001, 1002, 1004, 1005])
 def test_concurrent_batches_give_the_same_chunks_in_the_same_order(bk, job_id):
-    finish(job_id)
+    wait_for_blueking_job(job_id)
     hook = BlueKingJobHook("bk_job_default")
     one = list(hook.iter_host_logs(job_id, bk_biz_id=2, concurrency=1))
     for concurrency in (2, 4, 16):
@@ -38,7 +31,7 @@ def test_concurrent_batches_give_the_same_chunks_in_the_same_order(bk, job_id):
 
 def test_concurrent_batches_take_fewer_rounds_of_requests(bk):
     """A 3-step job: one batch at a time asks step after step; with concurrency the later steps go together."""
-    finish(1001)
+    wait_for_blueking_job(1001)
     bk.app.faults.update(latency=0.1)
     hook = BlueKingJobHook("bk_job_default")
     timings = {}
@@ -58,7 +51,7 @@ async def _collect(hook: BlueKingJobHook, concurrency: int) -> list:
 
 
 def test_async_concurrent_batches_match_sync(bk):
-    finish(1004)
+    wait_for_blueking_job(1004)
     expected = list(BlueKingJobHook("bk_job_default").iter_host_logs(1004, bk_biz_id=2, concurrency=1))
     assert asyncio.run(_collect(BlueKingJobHook("bk_job_default"), 4)) == expected
 
