@@ -9,11 +9,11 @@ import time
 
 import httpx
 import pytest
+from helpers import issue_iam_token
 
 from airflow_joblogs.emulators.codearts import (
     ABORTED_JOB,
     ACCESS_KEY,
-    DOMAIN_NAME,
     FAILING_JOB,
     LARGE_JOB,
     PASSWORD,
@@ -22,7 +22,6 @@ from airflow_joblogs.emulators.codearts import (
     SECURITY_TOKEN,
     TEMP_ACCESS_KEY,
     TEMP_SECRET_KEY,
-    USER_NAME,
     WEB_JOB,
 )
 from airflow_joblogs.exceptions import (
@@ -376,19 +375,7 @@ def test_iam_token_request_survives_a_server_error(cb):
 
 
 def test_a_token_connection_uses_the_token_and_reports_a_revoked_one(cb, monkeypatch):
-    response = httpx.post(
-        cb.url + "/v3/auth/tokens",
-        json={
-            "auth": {
-                "identity": {
-                    "methods": ["password"],
-                    "password": {"user": {"name": USER_NAME, "password": PASSWORD, "domain": {"name": DOMAIN_NAME}}},
-                },
-                "scope": {"project": {"id": PROJECT_ID}},
-            }
-        },
-    )
-    token = response.headers["X-Subject-Token"]
+    token = issue_iam_token(cb.url)
     use_connection(
         monkeypatch,
         "cb_token",
