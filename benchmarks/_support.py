@@ -166,15 +166,18 @@ def s3_process() -> Iterator[S3]:
 CHILD_PROLOGUE = "import json, resource, sys, time\n"
 
 
-def run_child(code: str, connections: dict[str, Any] | None = None, timeout: float = 3600) -> dict[str, Any]:
-    """Run ``code`` in a fresh interpreter with the connections set; it must print one JSON line last.
+def run_child(
+    code: str, connections: dict[str, Any] | None = None, timeout: float = 3600, env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Run ``code`` in a fresh interpreter with the connections (and ``env``) set; it must print one JSON line
+    last.
 
     The child measures itself (``resource.getrusage(RUSAGE_SELF)``), so each figure is that child's own.
     """
     result = subprocess.run(
         [sys.executable, "-c", CHILD_PROLOGUE + code],
         capture_output=True,
-        env=child_env(connections),
+        env={**child_env(connections), **(env or {})},
         text=True,
         timeout=timeout,
     )

@@ -21,6 +21,9 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "example_dags")
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
 os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")
+# Triggers run inside this process here: keep its collector as it is (tests/test_performance.py checks the
+# freeze in processes of their own, the e2e suite in a real triggerer).
+os.environ["AIRFLOW__JOBLOGS__GC_FREEZE"] = "False"
 
 from helpers import start_moto_server  # noqa: E402
 

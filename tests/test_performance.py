@@ -156,6 +156,46 @@ def test_triggers_on_one_loop_take_turns_on_a_few_connections(bk):
     assert pools == 0 and not open_ports(), "the pools closed with their last trigger"
 
 
+@pytest.mark.parametrize("setting", [None, "False"])
+def test_the_first_trigger_in_a_process_freezes_the_start_up_heap_once(bk, setting):
+    """By default the first trigger moves the process's start-up objects out of the collector's full passes;
+    ``[joblogs] gc_freeze = False`` leaves the collector alone."""
+    import os
+    import subprocess
+    import sys
+
+    code = """
+import asyncio, gc, json
+from airflow_joblogs.triggers.base import freeze_startup_heap
+from airflow_joblogs.triggers.blueking import BlueKingJobTrigger
+
+async def check():
+    trigger = BlueKingJobTrigger(conn_id="bk_job_default", success_states=[3], failure_states=[4], poll_interval=0.01,
+                                 job_ref={"job_instance_id": 1006, "bk_scope_type": "biz", "bk_scope_id": "2"})
+    return [e.payload["status"] async for e in trigger.run()]
+
+before = gc.get_freeze_count()
+first = asyncio.run(check())
+frozen = gc.get_freeze_count()
+second = asyncio.run(check())
+print(json.dumps({"before": before, "frozen": frozen, "after": gc.get_freeze_count(), "events": first + second,
+                  "again": freeze_startup_heap(), "enabled": gc.isenabled()}))
+"""
+    env = {k: v for k, v in os.environ.items() if k != "AIRFLOW__JOBLOGS__GC_FREEZE"}
+    if setting is not None:
+        env["AIRFLOW__JOBLOGS__GC_FREEZE"] = setting
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["events"] == ["success", "success"] and result["enabled"] and result["again"] is False
+    assert result["before"] == 0
+    if setting is None:
+        assert result["frozen"] > 50_000, "Airflow's imports are frozen"
+        assert abs(result["after"] - result["frozen"]) < 1000, "once per process, not again by the next trigger"
+    else:
+        assert result["frozen"] == result["after"] == 0
+
+
 # -- shared TLS contexts ---------------------------------------------------------------------------------------
 def test_clients_share_one_tls_context_per_setting(tmp_path):
     one = ServiceClient(service="x", base_url="https://a.example")
