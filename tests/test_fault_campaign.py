@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import die_with_parent
 
 from airflow_joblogs.emulators import EmulatorServer
 from airflow_joblogs.emulators.base import EmulatorApp
@@ -372,7 +373,11 @@ def big_build() -> Iterator[tuple[EmulatorServer, bytes]]:
 def _kill_mid_write(destination: str, started_writing: Callable[[], bool], server: EmulatorServer) -> None:
     """Start the archive task in a process of its own and SIGKILL it once it has written part of the log."""
     server.app.faults.update(latency=0.01)  # slow enough to be caught mid-write
-    task = subprocess.Popen([sys.executable, "-c", KILLED_TASK, destination], env=os.environ.copy())
+    task = subprocess.Popen(
+        [sys.executable, "-c", KILLED_TASK, destination],
+        env=os.environ.copy(),
+        preexec_fn=die_with_parent(signal.SIGKILL),  # it is to be killed anyway; with the test process too
+    )
     try:
         deadline = time.monotonic() + 60
         while not started_writing():

@@ -1,7 +1,8 @@
-"""A server process the tests start ends with the test process, even when that is killed outright.
+"""The processes the tests start end with the test process, even when that is killed outright.
 
 A small Python process stands for pytest: it starts moto's S3 server exactly as the ``s3_server`` fixture does
-(:func:`helpers.start_moto_server`), reports its PID, and is then SIGKILLed, so no fixture teardown runs. The
+(:func:`helpers.start_moto_server`), or a quickstart session as ``tests/test_quickstart.py`` does, reports its
+PID, and is then SIGKILLed, so no fixture teardown runs. The
 control case starts a child without :func:`helpers.die_with_parent` and sees it survive, so the check can fail.
 """
 
@@ -32,6 +33,13 @@ sys.path.insert(0, {str(TESTS)!r})
 import helpers
 if sys.argv[1] == "moto":
     proc, url = helpers.start_moto_server()
+elif sys.argv[1] == "quickstart":  # a page whose foreground and background commands would run for minutes
+    import os, pathlib, test_quickstart
+    folder = pathlib.Path(sys.argv[2])
+    (folder / "session.sh").write_text(test_quickstart.shell_script(
+        [{{"name": "quickstart-wait", "language": "bash", "code": "sleep 120 &\\nsleep 121\\n"}}]
+    ))
+    proc, url = test_quickstart.start_session(folder / "session.sh", folder, dict(os.environ)), None
 else:  # the control: a child nothing ties to this process
     import subprocess
     proc, url = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"]), None
@@ -40,9 +48,9 @@ time.sleep(300)
 """
 
 
-def start_stand_in(kind: str) -> tuple[subprocess.Popen[str], dict]:
+def start_stand_in(kind: str, *args: str) -> tuple[subprocess.Popen[str], dict]:
     parent = subprocess.Popen(
-        [sys.executable, "-c", STAND_IN, kind], stdout=subprocess.PIPE, text=True, preexec_fn=die_with_parent()
+        [sys.executable, "-c", STAND_IN, kind, *args], stdout=subprocess.PIPE, text=True, preexec_fn=die_with_parent()
     )
     ready, _, _ = select.select([parent.stdout], [], [], STARTUP_SECONDS)
     if not ready:
@@ -88,6 +96,39 @@ def test_moto_server_ends_when_the_test_process_is_killed_outright():
     finally:
         if not is_gone(child["pid"]):
             os.kill(child["pid"], signal.SIGKILL)
+        if parent.poll() is None:
+            kill_outright(parent)
+
+
+def session_members(leader: int) -> dict[int, str]:
+    """The live processes of the session that ``leader`` started (zombies left out), with their command lines."""
+    members = {}
+    for proc in psutil.process_iter():
+        try:
+            if os.getsid(proc.pid) == leader and not is_gone(proc.pid):
+                members[proc.pid] = " ".join(proc.cmdline())
+        except (ProcessLookupError, psutil.NoSuchProcess):
+            continue
+    return members
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
+def test_the_quickstart_session_ends_when_the_test_process_is_killed_outright(tmp_path):
+    parent, child = start_stand_in("quickstart", str(tmp_path))
+    session = child["pid"]  # bash, leading a session of its own
+    try:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while not {"sleep 120", "sleep 121"} <= set(session_members(session).values()):
+            assert time.monotonic() < deadline, "the page's two sleeps did not start"
+            time.sleep(0.05)
+        kill_outright(parent)
+        deadline = time.monotonic() + GONE_WITHIN_SECONDS
+        while members := session_members(session):
+            assert time.monotonic() < deadline, f"outlived the test process: {sorted(members.values())}"
+            time.sleep(0.05)
+    finally:
+        for pid in session_members(session):
+            os.kill(pid, signal.SIGKILL)
         if parent.poll() is None:
             kill_outright(parent)
 

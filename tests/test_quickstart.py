@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from helpers import die_with_parent
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(420)]
 
@@ -65,7 +66,8 @@ def shell_script(blocks: list[dict[str, str]]) -> str:
     """One bash session: shell blocks as written, file blocks (a ``:caption:`` naming the file) written out."""
     parts = [
         "set -euo pipefail",
-        # whatever the page started in the background is stopped when the session ends, even on a failure
+        # what the page started (in the background, and the command running) is stopped when the session ends,
+        # even on a failure or a SIGTERM (the test process died, see start_session): bash runs the EXIT trap then
         "trap 'kill $(jobs -p) 2>/dev/null || true' EXIT",
     ]
     for block in blocks:
@@ -83,6 +85,20 @@ def shell_script(blocks: list[dict[str, str]]) -> str:
     return "\n".join(parts) + "\n"
 
 
+def start_session(script: Path, cwd: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+    """bash running ``script`` in a session of its own (killed as a group) that ends with this process."""
+    return subprocess.Popen(
+        ["bash", str(script)],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        preexec_fn=die_with_parent(),  # SIGTERM to bash, whose EXIT trap stops the page's commands
+    )
+
+
 def test_the_quickstart_runs_as_written(tmp_path):
     from airflow_joblogs.emulators.blueking import catalogue, host_log
 
@@ -93,15 +109,7 @@ def test_the_quickstart_runs_as_written(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
     # the interpreter running the tests stands for the reader's activated virtualenv (python, airflow)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    proc = subprocess.Popen(
-        ["bash", str(script)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    proc = start_session(script, tmp_path, env)
     try:
         output, _ = proc.communicate(timeout=RUN_TIMEOUT)
     except subprocess.TimeoutExpired:
