@@ -75,14 +75,23 @@ def mask(*secrets: Any) -> None:
 
 
 def form_widgets(conn_fields: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """wtforms widgets built from the declarative ``conn-fields`` (for Airflow < 3.2, one source of truth)."""
+    """wtforms widgets built from the declarative ``conn-fields`` (for Airflow < 3.2, one source of truth).
+
+    A field with an ``enum`` gets an ``any_of`` validator of its choices (after ``Optional`` where its type allows
+    null): Airflow 3.0/3.1's API server turns that validator into the field's ``enum``, which the connection form
+    shows as a dropdown of those choices, and wtforms refuses any other value. Not a ``SelectField``: Airflow
+    3.0/3.1 accept only string, integer, password and boolean fields, and drop a hook that has another kind.
+    """
+    # imported here, when Airflow asks: its API server swaps these names for stand-ins that describe the form
     from wtforms import BooleanField, IntegerField, PasswordField, StringField
+    from wtforms.validators import Optional, any_of
 
     widgets: dict[str, Any] = {}
     for name, spec in conn_fields.items():
         schema = spec["schema"]
-        kind = schema.get("type")
-        kind = kind[0] if isinstance(kind, list) else kind
+        types = schema.get("type")
+        types = types if isinstance(types, list) else [types]
+        kind = types[0]
         if schema.get("format") == "password":
             field_class = PasswordField
         elif kind == "boolean":
@@ -91,7 +100,14 @@ def form_widgets(conn_fields: dict[str, dict[str, Any]]) -> dict[str, Any]:
             field_class = IntegerField
         else:
             field_class = StringField
-        widgets[name] = field_class(spec["label"], description=spec.get("description"), default=schema.get("default"))
+        validators: list[Any] = []
+        if "enum" in schema:
+            if "null" in types:
+                validators.append(Optional())  # may stay empty: the hook then chooses
+            validators.append(any_of(list(schema["enum"])))
+        widgets[name] = field_class(
+            spec["label"], validators=validators, description=spec.get("description"), default=schema.get("default")
+        )
     return widgets
 
 
