@@ -1,5 +1,6 @@
-"""What several test modules do the same way: run a sensor's pokes or a trigger to the end, wait for a BlueKing
-job to end, get an IAM token, start a server process that cannot outlive the tests.
+"""What several test modules do the same way: run a sensor's pokes or a trigger to the end, take a failed sensor's
+message, round-trip a trigger through its stored form, wait for a BlueKing job to end, get an IAM token, start a
+server process that cannot outlive the tests.
 
 The sensor and trigger helpers are generic over the shared bases (:class:`~airflow_joblogs.sensors.base.JobSensor`,
 :class:`~airflow_joblogs.triggers.base.JobTrigger`), so every service's tests use the same loop.
@@ -8,6 +9,7 @@ The sensor and trigger helpers are generic over the shared bases (:class:`~airfl
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -42,6 +44,31 @@ def trigger_events(trigger: JobTrigger) -> list[dict[str, Any]]:
         return [event.payload async for event in trigger.run()]
 
     return asyncio.run(collect())
+
+
+def failure_message(sensor: JobSensor) -> str:
+    """Poke until the sensor fails the task; the message of its :class:`~airflow_joblogs.exceptions.JobFailedError`."""
+    from airflow_joblogs.exceptions import JobFailedError
+
+    try:
+        poke_until_done(sensor)
+    except JobFailedError as exc:
+        return str(exc)
+    raise AssertionError("the sensor succeeded")
+
+
+def round_trip(trigger: JobTrigger, classpath: str) -> dict[str, Any]:
+    """Serialize the trigger as Airflow stores it and rebuild it from the stored form, as the triggerer does:
+    ``classpath`` names it, its kwargs are JSON values, and the rebuilt trigger serializes the same. The kwargs."""
+    import importlib
+
+    serialized = trigger.serialize()
+    assert serialized[0] == classpath
+    stored = json.loads(json.dumps(serialized[1]))
+    assert stored == serialized[1], "the kwargs are JSON values"
+    module, _, name = classpath.rpartition(".")
+    assert getattr(importlib.import_module(module), name)(**stored).serialize() == serialized
+    return stored
 
 
 def wait_for_blueking_job(job_id: int, conn_id: str = "bk_job_default", limit: float = 10) -> None:
