@@ -168,3 +168,32 @@ def test_the_secret_is_registered_with_the_masker(bk):
 
     _ = BlueKingJobHook("bk_job_default").api  # reading the connection registers its secrets
     assert APP_SECRET not in str(redact(f"secret={APP_SECRET}"))
+
+
+@pytest.mark.parametrize("style", ["esb_v2", "gateway_v3"])
+def test_the_emulator_reads_a_post_body_over_the_query_and_refuses_one_that_is_not_json(bk, style):
+    """POSTed parameters count as the real services read them (the JSON body over the query); a body that is not
+    JSON gets BlueKing's 1241002 in both API styles."""
+    import json
+
+    import httpx
+
+    from airflow_joblogs.emulators.blueking import APP_CODE, STAGE_PREFIX
+
+    credentials = {"bk_app_code": APP_CODE, "bk_app_secret": APP_SECRET, "bk_username": "admin"}
+    job = bk.emulator.jobs[1001]
+    if style == "esb_v2":  # credentials in the body; the status answers POST
+        url, headers = bk.url + "/api/c/compapi/v2/job/get_job_instance_status/", {}
+        body = {**credentials, "job_instance_id": 1001}
+    else:  # credentials in a header; the batch log query is the POST
+        url = bk.url + STAGE_PREFIX + "/api/v3/batch_get_job_instance_ip_log"
+        headers = {"X-Bkapi-Authorization": json.dumps(credentials)}
+        step, host = job.steps[0], job.steps[0].hosts[0]
+        ip_list = [{"bk_cloud_id": host.cloud_id, "ip": host.ip}]
+        body = {"job_instance_id": 1001, "step_instance_id": step.step_instance_id, "ip_list": ip_list}
+    query = {"bk_biz_id": "2", "job_instance_id": "999999"}  # no such job: the body's id must win
+    answer = httpx.post(url, params=query, headers=headers, json=body).json()
+    assert answer["result"] is True, answer
+    headers = {**headers, "Content-Type": "application/json"}
+    answer = httpx.post(url, params=query, headers=headers, content=b'{"job_instance_id": 10').json()
+    assert answer["result"] is False and answer["code"] == 1241002, answer

@@ -325,14 +325,21 @@ class BlueKingEmulator:
         return None
 
     # -- ESB v2 -------------------------------------------------------------------------------------------
-    async def esb(self, request: Request) -> Response:
-        api = request.path_params["api"]
-        body: dict[str, Any] = dict(request.query_params)
+    async def _params(self, request: Request) -> tuple[dict[str, Any], Response | None]:
+        """The query parameters with a POST's JSON body over them, or the answer to a body that is not JSON."""
+        params: dict[str, Any] = dict(request.query_params)
         if request.method == "POST":
             try:
-                body.update(await request.json())
+                params.update(await request.json())
             except ValueError:
-                return self.fail(1241002, "Request body is not valid JSON")
+                return params, self.fail(1241002, "Request body is not valid JSON")
+        return params, None
+
+    async def esb(self, request: Request) -> Response:
+        api = request.path_params["api"]
+        body, error = await self._params(request)
+        if error:
+            return error
         denied = self.esb_auth(body)
         if denied:
             return denied
@@ -419,12 +426,9 @@ class BlueKingEmulator:
         if denied:
             return denied
         api = request.path_params["api"]
-        params: dict[str, Any] = dict(request.query_params)
-        if request.method == "POST":
-            try:
-                params.update(await request.json())
-            except ValueError:
-                return self.fail(1241002, "Request body is not valid JSON")
+        params, error = await self._params(request)
+        if error:
+            return error
         biz, error = self._scope(params)
         if error:
             return error
