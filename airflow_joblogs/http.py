@@ -198,10 +198,12 @@ def ssl_context(verify: bool | str) -> ssl.SSLContext:
         return context
 
 
-#: async clients one connection pool serves at most. httpcore's pool does work proportional to its requests
-#: times its connections whenever a request starts or ends, so one pool for a thousand triggers becomes the
-#: bottleneck under load; a few dozen still keep a pool's connections busy enough to be reused.
+#: async clients one connection pool serves at most, and the connections it opens at most. httpcore's pool does
+#: work proportional to its queued requests times its connections whenever a request starts or ends: one pool
+#: for a thousand triggers fell over under load. Pools of a few dozen keep both numbers small, and a handful of
+#: kept-alive connections is plenty for clients that each send a request every few seconds.
 POOL_HOLDERS = 32
+POOL_CONNECTIONS = 8
 _POOLS: LoopShared[httpx.AsyncHTTPTransport] = LoopShared(capacity=POOL_HOLDERS)
 
 
@@ -213,15 +215,15 @@ class _SharedPool(httpx.AsyncBaseTransport):
     (5 s): with a pool each, every trigger opened a new connection at every check and held it, idle, until
     the next; a thousand triggers held a thousand sockets, and the connections' objects, each outliving
     several garbage collections, filled the collector's oldest generation, whose full passes stop the event
-    loop. Sharing a pool, the triggers take turns on a few connections that stay alive. The pool makes as many
-    connections as requests are in flight (no queueing), and closes with its last holder.
+    loop. Sharing a pool, the triggers take turns on a few connections that stay alive (a request waits for one
+    when all are busy). The pool closes with its last holder.
     """
 
     def __init__(self, url: httpx.URL, verify: bool | str) -> None:
         context = ssl_context(verify)
 
         def make() -> tuple[httpx.AsyncHTTPTransport, Callable[[], Any]]:
-            limits = httpx.Limits(max_connections=None, max_keepalive_connections=POOL_HOLDERS)
+            limits = httpx.Limits(max_connections=POOL_CONNECTIONS, max_keepalive_connections=POOL_CONNECTIONS)
             transport = httpx.AsyncHTTPTransport(verify=context, limits=limits)
             return transport, transport.aclose
 

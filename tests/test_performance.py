@@ -124,7 +124,16 @@ def test_triggers_on_one_loop_take_turns_on_a_few_connections(bk):
     def open_ports() -> set[int]:
         return {c.laddr.port for c in me.net_connections("tcp") if c.raddr and c.raddr.port == port}
 
+    async def payloads(trigger: BlueKingJobTrigger) -> list[dict]:
+        return [e.payload async for e in trigger.run()]
+
     async def run() -> tuple[list[dict], set[int], int]:
+        # the first connection lookup of a process is slow on Airflow 3.0 (2 s here): not part of this test
+        warm = BlueKingJobTrigger(
+            conn_id="bk_job_default", job_ref={**ref, "job_instance_id": 1006}, success_states=[3], failure_states=[4]
+        )
+        await payloads(warm)
+        await asyncio.sleep(0.5)  # the warm-up's connections expire from the open ports seen
         seen: set[int] = set()
         triggers = [
             BlueKingJobTrigger(
@@ -138,10 +147,7 @@ def test_triggers_on_one_loop_take_turns_on_a_few_connections(bk):
             for _ in range(40)
         ]
 
-        async def events(trigger: BlueKingJobTrigger) -> list[dict]:
-            return [e.payload async for e in trigger.run()]
-
-        polling = asyncio.gather(*(events(t) for t in triggers))
+        polling = asyncio.gather(*(payloads(t) for t in triggers))
         while not polling.done():
             seen |= open_ports()
             await asyncio.sleep(0.02)
@@ -152,7 +158,7 @@ def test_triggers_on_one_loop_take_turns_on_a_few_connections(bk):
     events, seen, pools = asyncio.run(run())
     assert [e["status"] for e in events] == ["timeout"] * 40
     assert bk.app.faults.served - served >= 40 * 3, "every trigger checked several times"
-    assert 0 < len(seen) <= 20, f"{len(seen)} connections for 40 triggers"
+    assert 0 < len(seen) <= 2 * http.POOL_CONNECTIONS, f"{len(seen)} connections for 40 triggers (two pools)"
     assert pools == 0 and not open_ports(), "the pools closed with their last trigger"
 
 
