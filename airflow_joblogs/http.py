@@ -6,9 +6,10 @@ of :mod:`airflow_joblogs.exceptions`; :class:`ServiceClient` executes it with bo
 exponential backoff that honours ``Retry-After``.
 
 Multi-call work (paging, walking steps and hosts, tailing) is written once as a *program*: a generator
-that yields :class:`Call` (and receives the decoded payload back), :class:`Sleep`, or output items
-(log chunks). :meth:`ServiceClient.iterate` drives it synchronously and :meth:`ServiceClient.aiterate`
-asynchronously, so the sync and async twins of every hook method share one implementation.
+that yields :class:`Call` (and receives the decoded payload back), :class:`Sleep`, :class:`Gather`, or output
+items (log chunks), one at a time or a page's worth at once (:class:`Outputs`). :meth:`ServiceClient.iterate`
+drives it synchronously and :meth:`ServiceClient.aiterate` asynchronously, so the sync and async twins of every
+hook method share one implementation.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import random
 import ssl
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
@@ -103,7 +104,16 @@ class Gather:
     concurrency: int = 8
 
 
+@dataclass(frozen=True)
+class Outputs:
+    """A program step: output items handed out in order, as if yielded one by one (with less work per item,
+    for a page of many small units)."""
+
+    items: Sequence[Any]
+
+
 Program = Generator[Any, Any, Any]
+_STEPS = (Call, Outputs, Gather, Sleep)
 
 
 def retry_after_seconds(response: httpx.Response) -> float | None:
@@ -362,34 +372,62 @@ class ServiceClient:
     def request_id(self, response: httpx.Response) -> str | None:
         return response.headers.get(self.request_id_header)
 
+    def _attempt(self, request: ApiRequest, decode: Decode) -> Any:
+        try:
+            response = self.client.request(
+                request.method, request.path, params=request.params, json=request.json, headers=request.headers
+            )
+        except httpx.TransportError as exc:
+            raise self._transport_error(request, exc) from None
+        try:
+            return decode(response)
+        finally:
+            _release(response)
+
+    async def _aattempt(self, request: ApiRequest, decode: Decode) -> Any:
+        try:
+            response = await self.aclient.request(
+                request.method, request.path, params=request.params, json=request.json, headers=request.headers
+            )
+        except httpx.TransportError as exc:
+            raise self._transport_error(request, exc) from None
+        try:
+            return decode(response)
+        finally:
+            _release(response)
+
     def call(self, request: ApiRequest, decode: Decode) -> Any:
+        """Send ``request`` and return ``decode(response)``, retrying transient failures (:class:`RetryPolicy`)."""
+        # The first attempt goes without the retry machinery (setting it up costs more than a local request):
+        # only a retryable failure starts it, handed in as its first attempt, so the waits and logs are the same.
+        try:
+            return self._attempt(request, decode)
+        except JobLogsError as exc:
+            if not exc.retryable or self.retry.max_attempts <= 1:
+                raise
+            failed: JobLogsError | None = exc
         for attempt in Retrying(**self._retry_kwargs(request)):
             with attempt:
-                try:
-                    response = self.client.request(
-                        request.method, request.path, params=request.params, json=request.json, headers=request.headers
-                    )
-                except httpx.TransportError as exc:
-                    raise self._transport_error(request, exc) from None
-                try:
-                    return decode(response)
-                finally:
-                    _release(response)
+                if failed is not None:
+                    first, failed = failed, None
+                    raise first
+                return self._attempt(request, decode)
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def acall(self, request: ApiRequest, decode: Decode) -> Any:
+        """The async twin of :meth:`call`."""
+        try:
+            return await self._aattempt(request, decode)
+        except JobLogsError as exc:
+            if not exc.retryable or self.retry.max_attempts <= 1:
+                raise
+            failed: JobLogsError | None = exc
         async for attempt in AsyncRetrying(**self._retry_kwargs(request)):
             with attempt:
-                try:
-                    response = await self.aclient.request(
-                        request.method, request.path, params=request.params, json=request.json, headers=request.headers
-                    )
-                except httpx.TransportError as exc:
-                    raise self._transport_error(request, exc) from None
-                try:
-                    return decode(response)
-                finally:
-                    _release(response)
+                if failed is not None:
+                    first, failed = failed, None
+                    raise first
+                return await self._aattempt(request, decode)
         raise AssertionError("unreachable")  # pragma: no cover
 
     # -- programs -----------------------------------------------------------------------------------------
@@ -426,14 +464,16 @@ class ServiceClient:
                 return
             resume, value = program.send, None
             try:
-                if isinstance(item, Call):
+                if not isinstance(item, _STEPS):  # an output item, by far the most common
+                    yield item
+                elif isinstance(item, Call):
                     value = self.call(item.request, item.decode)
+                elif isinstance(item, Outputs):
+                    yield from item.items
                 elif isinstance(item, Gather):
                     value = self._gather(item)
-                elif isinstance(item, Sleep):
-                    time.sleep(item.seconds)
                 else:
-                    yield item
+                    time.sleep(item.seconds)
             except JobLogsError as exc:
                 resume, value = program.throw, exc
 
@@ -450,14 +490,17 @@ class ServiceClient:
                 return
             resume, value = program.send, None
             try:
-                if isinstance(item, Call):
+                if not isinstance(item, _STEPS):
+                    yield item
+                elif isinstance(item, Call):
                     value = await self.acall(item.request, item.decode)
+                elif isinstance(item, Outputs):
+                    for output in item.items:
+                        yield output
                 elif isinstance(item, Gather):
                     value = await self._agather(item)
-                elif isinstance(item, Sleep):
-                    await asyncio.sleep(item.seconds)
                 else:
-                    yield item
+                    await asyncio.sleep(item.seconds)
             except JobLogsError as exc:
                 resume, value = program.throw, exc
 
@@ -485,10 +528,15 @@ def relay(program: Program, transform: Callable[[Any], Any]) -> Program:
             item = program.send(reply)
         except StopIteration as stop:
             return stop.value
-        if isinstance(item, (Call, Gather, Sleep)):
+        if isinstance(item, Outputs):
+            reply = None
+            kept = [out for out in map(transform, item.items) if out is not None]
+            if kept:
+                yield Outputs(kept)
+        elif isinstance(item, _STEPS):
             reply = yield item
-            continue
-        reply = None
-        out = transform(item)
-        if out is not None:
-            yield out
+        else:
+            reply = None
+            out = transform(item)
+            if out is not None:
+                yield out

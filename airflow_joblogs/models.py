@@ -76,14 +76,18 @@ class JobStatus:
         return cls(**data)
 
 
-@dataclass(frozen=True)
+_set_fields = object.__setattr__
+
+
+@dataclass(frozen=True, eq=False)
 class LogChunk:
     """A piece of a remote job's log, as produced by a hook's log iterator.
 
     ``text`` is the log content exactly as the service returned it. ``header`` (if any) is written on
     its own line before ``text`` in the ``text`` archive format. ``record`` is the JSON Lines record for
     the ``jsonl`` format (the service's fields, unchanged). ``cursor`` says where the next chunk starts,
-    so an interrupted read can resume.
+    so an interrupted read can resume. Hooks may hand out :class:`LazyLogChunk` instances, which build
+    some of these fields when they are first read; chunks compare equal when their fields are.
     """
 
     text: str
@@ -92,6 +96,91 @@ class LogChunk:
     cursor: Any = None
     #: the service says this log was cut upstream (e.g. BlueKing's GSE caps a host's output)
     truncated_upstream: bool = False
+
+    def __init__(
+        self,
+        text: str,
+        header: str | None = None,
+        record: dict[str, Any] | None = None,
+        cursor: Any = None,
+        truncated_upstream: bool = False,
+    ) -> None:
+        # One assignment of the field dict instead of a frozen setattr per field: a log of many small units
+        # (hosts, items, records) makes a chunk for each.
+        _set_fields(
+            self,
+            "__dict__",
+            {
+                "text": text,
+                "header": header,
+                "record": record,
+                "cursor": cursor,
+                "truncated_upstream": truncated_upstream,
+            },
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, LogChunk):
+            return NotImplemented
+        return (self.text, self.header, self.record, self.cursor, self.truncated_upstream) == (
+            other.text,
+            other.header,
+            other.record,
+            other.cursor,
+            other.truncated_upstream,
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # records are dicts
+
+
+class _Deferred:
+    """A field of a :class:`LazyLogChunk`: built by the chunk's renderer when first read, then kept."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, chunk: LazyLogChunk | None, owner: type | None = None) -> Any:
+        if chunk is None:
+            return self
+        build = getattr(chunk.renderer, self.name, None)
+        value = None if build is None else build(chunk)
+        chunk.__dict__[self.name] = value  # a plain attribute from now on
+        return value
+
+
+class LazyLogChunk(LogChunk):
+    """A :class:`LogChunk` whose fields not given are built when first read, by ``renderer`` from ``source`` (the
+    service's data for one host, item or record), and then kept.
+
+    A consumer pays only for the fields it reads: the ``text`` archive reads headers and texts, the ``jsonl``
+    archive records. ``renderer`` has a method for each field it builds (``text``, ``header``, ``record``,
+    ``cursor``), called with the chunk; a field neither given nor built is None. ``source`` must not change once
+    the chunk is made.
+    """
+
+    text = _Deferred()  # type: ignore[assignment]
+    header = _Deferred()  # type: ignore[assignment]
+    record = _Deferred()  # type: ignore[assignment]
+    cursor = _Deferred()
+
+    renderer: Any
+    source: Any
+
+    def __init__(
+        self,
+        renderer: Any = None,
+        source: Any = None,
+        text: str | None = None,
+        truncated_upstream: bool = False,
+        **given: Any,
+    ) -> None:
+        # given: header, record or cursor when already known (dataclasses.replace passes every field)
+        if text is not None:
+            given["text"] = text
+        if truncated_upstream:  # else the class's default, False
+            given["truncated_upstream"] = truncated_upstream
+        given["renderer"], given["source"] = renderer, source
+        _set_fields(self, "__dict__", given)
 
 
 SUCCESS = "success"

@@ -6,7 +6,7 @@ import functools
 import ipaddress
 import re
 from collections import deque
-from collections.abc import AsyncIterator, Generator, Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -36,13 +36,14 @@ from airflow_joblogs.http import (
     ApiRequest,
     Call,
     Gather,
+    Outputs,
     Program,
     ServiceClient,
     json_body,
     relay,
     retry_after_seconds,
 )
-from airflow_joblogs.models import FailedUnit, JobState, JobStatus, LogChunk
+from airflow_joblogs.models import FailedUnit, JobState, JobStatus, LazyLogChunk, LogChunk
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
@@ -131,6 +132,8 @@ _DIGITS = re.compile(r"^[0-9]+$")
 #: BlueKing's ids are 64-bit integers
 _MAX_ID = 2**63 - 1
 _LOG_TIME = "%Y-%m-%d %H:%M:%S %z"
+#: the entry of a host the answer left out (read, never written)
+_NO_LOG: dict[str, Any] = {}
 _CST = timezone(timedelta(hours=8))
 
 
@@ -264,26 +267,34 @@ def decode_envelope(response: httpx.Response) -> dict[str, Any]:
     raise JobLogsError(message or "request failed", **kwargs)
 
 
-def _host_keys(entry: dict[str, Any]) -> tuple[Any, tuple[Any, Any]]:
-    return entry.get("bk_host_id"), (entry.get("bk_cloud_id", 0), entry.get("ip"))
-
-
-def decode_batch_logs(response: httpx.Response, *, hosts: list[dict[str, Any]]) -> dict[str, Any]:
-    """A ``batch_get_job_instance_ip_log`` answer for ``hosts``; an answer holding the log of a host that was not
-    asked for is stale or mixed up (transient: it is asked for again), so no host gets another host's log."""
-    body = decode_envelope(response)
-    data = body.get("data") or {}
-    asked_ids = {h.get("bk_host_id") for h in hosts if h.get("bk_host_id")}
-    asked_ips = {(h.get("bk_cloud_id", 0), h.get("ip")) for h in hosts}
-    for entry in (data.get("script_task_logs") or []) + (data.get("file_task_logs") or []):
-        host_id, address = _host_keys(entry)
-        if host_id not in asked_ids and address not in asked_ips:
-            raise TransientError(
-                f"the answer holds the log of host {address[0]}:{address[1]}, which was not asked for",
-                service=SERVICE,
-                request_id=response.headers.get("X-Bkapi-Request-Id"),
-            )
-    return body
+def decode_batch_logs(response: httpx.Response, *, hosts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The log entries of a ``batch_get_job_instance_ip_log`` answer for ``hosts``, one per host in their order (an
+    empty dict for a host the answer leaves out). An answer holding the log of a host that was not asked for is
+    stale or mixed up (transient: it is asked for again), so no host gets another host's log."""
+    data = decode_envelope(response).get("data") or {}
+    entries = (data.get("script_task_logs") or []) + (data.get("file_task_logs") or [])
+    asked = [h.get("bk_host_id") for h in hosts]
+    if all(asked) and [entry.get("bk_host_id") for entry in entries] == asked:
+        return entries  # the usual answer: the hosts asked for, in the order asked
+    asked_ids = set(filter(None, asked))
+    asked_ips: set[tuple[Any, Any]] | None = None  # only needed for an entry whose host id was not asked for
+    logs: dict[Any, dict[str, Any]] = {}
+    for entry in entries:
+        host_id = entry.get("bk_host_id")
+        address = (entry.get("bk_cloud_id", 0), entry.get("ip"))
+        if host_id not in asked_ids:
+            if asked_ips is None:
+                asked_ips = {(h.get("bk_cloud_id", 0), h.get("ip")) for h in hosts}
+            if address not in asked_ips:
+                raise TransientError(
+                    f"the answer holds the log of host {address[0]}:{address[1]}, which was not asked for",
+                    service=SERVICE,
+                    request_id=response.headers.get("X-Bkapi-Request-Id"),
+                )
+        if host_id:
+            logs[host_id] = entry
+        logs[address] = entry  # a host asked for by address finds its entry, whether or not the entry has an id
+    return [logs.get(h.get("bk_host_id")) or logs.get((h.get("bk_cloud_id", 0), h.get("ip"))) or _NO_LOG for h in hosts]
 
 
 @functools.lru_cache(maxsize=4096)  # a step's hosts mostly share their start and end times
@@ -347,6 +358,47 @@ def _host_header(step_text: str, host: dict[str, Any]) -> str:
 def _header(step: dict[str, Any], index: int, total: int, host: dict[str, Any] | None) -> str:
     text = _step_text(step, index, total)
     return f"===== {text} =====" if host is None else _host_header(text, host)
+
+
+class _StepHostLines:
+    """The header, record and cursor of a step's host chunks (:class:`LazyLogChunk`, ``source`` = the host's
+    status fields, ``text`` = its log), built when first read; what the step's hosts share is worked out once."""
+
+    __slots__ = ("base", "index", "retry_count", "step_id", "step_text")
+
+    def __init__(
+        self, ref: dict[str, Any], index: int, total: int, step: dict[str, Any], step_fields: dict[str, Any]
+    ) -> None:
+        self.index = index
+        self.step_id = step["step_instance_id"]
+        self.step_text = _step_text(step, index, total)
+        self.base = {"job_instance_id": ref["job_instance_id"], **step_fields}
+        self.retry_count = step.get("execute_count", 0)
+
+    def header(self, chunk: LazyLogChunk) -> str:
+        return _host_header(self.step_text, chunk.source)
+
+    def record(self, chunk: LazyLogChunk) -> dict[str, Any]:
+        get = chunk.source.get
+        return {
+            **self.base,
+            "ip_status": get("status"),
+            "tag": get("tag"),
+            "retry_count": self.retry_count,
+            "total_time": (get("total_time") or 0) / 1000,
+            "start_time": _format_ms(get("start_time")),
+            "end_time": _format_ms(get("end_time")),
+            "ip": get("ip"),
+            "bk_cloud_id": get("bk_cloud_id", 0),
+            "bk_host_id": get("bk_host_id"),
+            "error_code": get("error_code"),
+            "exit_code": get("exit_code"),
+            "log_content": chunk.text,
+        }
+
+    def cursor(self, chunk: LazyLogChunk) -> dict[str, Any]:
+        host = chunk.source
+        return {"step": self.index, "host": f"{self.step_id}:{host.get('bk_cloud_id', 0)}:{host.get('ip')}"}
 
 
 class BlueKingJobHook(JobLogsHook):
@@ -462,8 +514,9 @@ class BlueKingJobHook(JobLogsHook):
             "job_instance_id": ref["job_instance_id"],
             "step_instance_id": step_instance_id,
         }
-        if all(h.get("bk_host_id") for h in hosts):
-            body["host_id_list"] = [h["bk_host_id"] for h in hosts]
+        ids = [h.get("bk_host_id") for h in hosts]
+        if all(ids):
+            body["host_id_list"] = ids
         else:
             body["ip_list"] = [{"bk_cloud_id": h.get("bk_cloud_id", 0), "ip": h["ip"]} for h in hosts]
         return ApiRequest("POST", "/api/v3/batch_get_job_instance_ip_log", json=body)
@@ -595,6 +648,8 @@ class BlueKingJobHook(JobLogsHook):
         step); each batch is sized from the log volume seen so far to about ``batch_bytes / concurrency``, so
         the logs held in memory at once stay near ``batch_bytes``. Chunks come out in step and host order
         whatever order the answers arrive in. ``only_hosts`` limits the walk to those ``step:cloud:ip`` keys.
+        A gateway batch's chunks are handed out together (:class:`~airflow_joblogs.http.Outputs`) and build
+        their header, record and cursor when first read (:class:`~airflow_joblogs.models.LazyLogChunk`).
         """
         concurrency = validate_concurrency(concurrency)
         if self.api_style == "esb_v2":
@@ -649,7 +704,9 @@ class BlueKingJobHook(JobLogsHook):
                 "name": step.get("name"),
                 "status": step.get("status"),
             }
-            hosts = [h for h in step["hosts"] if only_hosts is None or _host_key(step, h) in only_hosts]
+            hosts = (
+                step["hosts"] if only_hosts is None else [h for h in step["hosts"] if _host_key(step, h) in only_hosts]
+            )
             if hosts or only_hosts is None:
                 work.append((index, step, step_fields, hosts))
         # Up to `concurrency` batches are asked for at once, each sized from the log volume seen so far to about
@@ -694,7 +751,9 @@ class BlueKingJobHook(JobLogsHook):
                         cursor={"step": index},
                     )
                     continue
-                volume = yield from self._batch_chunks(ref, index, total, step, step_fields, asked, replies.pop())
+                chunks, volume = self._batch_chunks(ref, index, total, step, step_fields, asked, replies.pop())
+                yield Outputs(chunks)
+                del chunks  # the batch's logs can go while the next batch is fetched
                 seen_hosts += len(asked)
                 seen_bytes += volume
         return None
@@ -707,50 +766,22 @@ class BlueKingJobHook(JobLogsHook):
         step: dict[str, Any],
         step_fields: dict[str, Any],
         batch: list[dict[str, Any]],
-        reply: dict[str, Any],
-    ) -> Generator[LogChunk, None, int]:
-        """One chunk per host of a batch, from a ``batch_get_job_instance_ip_log`` reply; returns the log volume."""
-        data = reply.get("data") or {}
-        logs: dict[Any, dict[str, Any]] = {}
-        for entry in (data.get("script_task_logs") or []) + (data.get("file_task_logs") or []):
-            logs[entry.get("bk_host_id") or (entry.get("bk_cloud_id", 0), entry.get("ip"))] = entry
-        del reply, data
-        # what every host of the step shares, worked out once (a batch holds up to 500 hosts)
-        step_text = _step_text(step, index, total)
-        base = {"job_instance_id": ref["job_instance_id"], **step_fields}
-        retry_count = step.get("execute_count", 0)
+        logs: list[dict[str, Any]],
+    ) -> tuple[list[LogChunk], int]:
+        """One chunk per host of a batch, from its log entries (:func:`decode_batch_logs`), and the log volume.
+
+        The chunks' headers, records and cursors are built when first read (:class:`_StepHostLines`).
+        """
+        lines = _StepHostLines(ref, index, total, step, step_fields)
+        chunks: list[LogChunk] = []
         volume = 0
-        for host in batch:
-            get = host.get
-            cloud, ip = get("bk_cloud_id", 0), get("ip")
-            entry = logs.get(get("bk_host_id")) or logs.get((cloud, ip)) or {}
+        for host, entry in zip(batch, logs, strict=True):
             content = entry.get("log_content") or ""
-            if "file_logs" in entry and not content:
+            if not content and "file_logs" in entry:
                 content = "\n".join(str(f.get("log_content", "")) for f in entry["file_logs"])
             volume += len(content)
-            record = {
-                **base,
-                "ip_status": get("status"),
-                "tag": get("tag"),
-                "retry_count": retry_count,
-                "total_time": (get("total_time") or 0) / 1000,
-                "start_time": _format_ms(get("start_time")),
-                "end_time": _format_ms(get("end_time")),
-                "ip": ip,
-                "bk_cloud_id": cloud,
-                "bk_host_id": get("bk_host_id"),
-                "error_code": get("error_code"),
-                "exit_code": get("exit_code"),
-                "log_content": content,
-            }
-            yield LogChunk(
-                text=content,
-                header=_host_header(step_text, host),
-                record=record,
-                cursor={"step": index, "host": _host_key(step, host)},
-                truncated_upstream=bool(entry.get("is_truncated")),
-            )
-        return volume
+            chunks.append(LazyLogChunk(lines, host, content, bool(entry.get("is_truncated"))))
+        return chunks, volume
 
     def tail_program(self, job_ref: dict[str, Any], cursor: Any) -> Program:
         """Yield the log text each host added since ``cursor`` (``{host key: characters shown}``)."""

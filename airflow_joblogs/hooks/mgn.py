@@ -58,7 +58,7 @@ from airflow_joblogs.hooks.mgn_model import (  # noqa: F401
     validate_max_results,
 )
 from airflow_joblogs.loop_shared import Lease, LoopShared
-from airflow_joblogs.models import FailedUnit, JobStatus, LogChunk
+from airflow_joblogs.models import FailedUnit, JobStatus, LazyLogChunk, LogChunk
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,8 @@ DEFAULT_MAX_ATTEMPTS = 6
 _OPERATIONS = ("DescribeJobs", "DescribeJobLogItems")
 #: set on a parsed response whose 200 body was empty or not a JSON object (a cut-off body)
 _INCOMPLETE = "AirflowJobLogsIncompleteBody"
+#: the raw 200 body, on the parsed response until the needs-retry check has looked at it
+_RAW_BODY = "AirflowJobLogsRawBody"
 
 _AUTH_CODES = frozenset(
     {
@@ -163,22 +165,28 @@ def aws_errors(operation: str = "") -> Iterator[None]:
 
 
 # -- a cut-off 200 body is retried like a 5xx by botocore's own retry loop --------------------------------------------
-def _mark_incomplete_body(
+def _keep_body(
     response_dict: dict[str, Any], customized_response_dict: dict[str, Any], operation_model: Any, **_: Any
 ) -> None:
-    # botocore parses an empty or cut-off JSON body as an empty result: a silently short page
-    if operation_model.name not in _OPERATIONS or response_dict.get("status_code") != 200:
-        return
+    # botocore parses an empty or cut-off JSON body as an empty result: a silently short page. The body is looked at
+    # once botocore has parsed it (_RetryIncompleteBody), so a whole page is not decoded twice.
+    if operation_model.name in _OPERATIONS and response_dict.get("status_code") == 200:
+        customized_response_dict[_RAW_BODY] = response_dict.get("body") or b""
+
+
+def _is_json_object(body: bytes) -> bool:
     try:
-        complete = isinstance(json.loads(response_dict.get("body") or b""), dict)
+        return isinstance(json.loads(body or b""), dict)
     except ValueError:
-        complete = False
-    if not complete:
-        customized_response_dict[_INCOMPLETE] = True
+        return False
 
 
 class _RetryIncompleteBody:
-    """A ``needs-retry`` handler: ask again for a response whose body was cut, within the client's attempts."""
+    """A ``needs-retry`` handler: ask again for a response whose body was cut, within the client's attempts.
+
+    botocore reads ``items`` (both operations answer it) only from a body that parsed whole as JSON; a parsed 200
+    answer without it has its raw body checked.
+    """
 
     def __init__(self, total_attempts: int) -> None:
         self.total_attempts = total_attempts
@@ -187,14 +195,20 @@ class _RetryIncompleteBody:
         if response is None or getattr(operation, "name", None) not in _OPERATIONS:
             return None
         parsed = response[1] if isinstance(response, tuple) and len(response) > 1 else {}
-        if isinstance(parsed, dict) and parsed.get(_INCOMPLETE) and attempts < self.total_attempts:
+        if not isinstance(parsed, dict) or _RAW_BODY not in parsed:
+            return None
+        body = parsed.pop(_RAW_BODY)
+        if "items" in parsed or _is_json_object(body):
+            return None
+        parsed[_INCOMPLETE] = True
+        if attempts < self.total_attempts:
             return random.uniform(0, min(20.0, 0.05 * 2 ** (attempts - 1)))  # botocore's backoff for 5xx
         return None
 
 
 def _install_guards(client: Any) -> Any:
     total = (client.meta.config.retries or {}).get("total_max_attempts", DEFAULT_MAX_ATTEMPTS)
-    client.meta.events.register("before-parse.mgn", _mark_incomplete_body)
+    client.meta.events.register("before-parse.mgn", _keep_body)
     client.meta.events.register("needs-retry.mgn", _RetryIncompleteBody(int(total)))
     return client
 
@@ -229,6 +243,18 @@ def _load_botocore_models(session: Any) -> None:
         session._get_internal_component("endpoint_resolver")
     except Exception:  # only a head start: the client loads whatever is missing itself
         log.debug("could not preload botocore's mgn model files", exc_info=True)
+
+
+class _ItemLine:
+    """The text of a log item's chunk (a :class:`LazyLogChunk` whose ``source`` is the item): its readable line
+    (:func:`render_item`), built when first read."""
+
+    @staticmethod
+    def text(chunk: LazyLogChunk) -> str:
+        return render_item(chunk.source)
+
+
+_ITEM_LINE = _ItemLine()
 
 
 class MgnHook(AwsBaseHook):
@@ -509,15 +535,13 @@ class MgnHook(AwsBaseHook):
         group_by_server: bool = False,
         max_results: int | None = MAX_PAGE_SIZE,
     ) -> Iterator[LogChunk]:
-        """One :class:`LogChunk` per log item: ``text`` is the readable line (:func:`render_item`), ``record``
-        the item unchanged. In log order, streamed page by page; with ``group_by_server`` the job's own events
-        come first, then each source server's (in order of first appearance) under a header line, which
-        holds the job's items in memory (MGN job logs are small)."""
+        """One :class:`LogChunk` per log item: ``text`` is the readable line (:func:`render_item`, built when first
+        read), ``record`` the item unchanged. In log order, streamed page by page; with ``group_by_server`` the
+        job's own events come first, then each source server's (in order of first appearance) under a header line,
+        which holds the job's items in memory (MGN job logs are small)."""
         items = self.describe_job_log_items(job_id, account_id, max_results)
         if not group_by_server:
-            return (
-                LogChunk(text=render_item(item), record=item, cursor={"items": n}) for n, item in enumerate(items, 1)
-            )
+            return (LazyLogChunk(_ITEM_LINE, item, record=item, cursor={"items": n}) for n, item in enumerate(items, 1))
         return self._grouped(items)
 
     @staticmethod
@@ -529,8 +553,8 @@ class MgnHook(AwsBaseHook):
             header = "===== job events =====" if server_id is None else f"===== source server {server_id} ====="
             header += f" ({len(entries)} items)"
             for index, (n, item) in enumerate(entries):
-                yield LogChunk(
-                    text=render_item(item), header=header if index == 0 else None, record=item, cursor={"items": n}
+                yield LazyLogChunk(
+                    _ITEM_LINE, item, header=header if index == 0 else None, record=item, cursor={"items": n}
                 )
 
     def test_connection(self) -> tuple[bool, str]:
