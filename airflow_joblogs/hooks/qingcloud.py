@@ -15,6 +15,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Collection, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote_plus
 
 import httpx
 
@@ -258,11 +259,16 @@ def aggregate_status(statuses: list[Any]) -> Any:
 
 
 # -- response decoding --------------------------------------------------------------------------------
+_REQ_ID = re.compile(rb"(?:^|&)req_id=([^&]*)")
+
+
 def _request_id(response: httpx.Response) -> str | None:
+    # read from the raw query: parsing the whole signed query cost more than the rest of a page's checks
     try:
-        return response.request.url.params.get("req_id")
+        found = _REQ_ID.search(response.request.url.query)
     except RuntimeError:  # a response built without its request
         return None
+    return unquote_plus(found.group(1).decode("ascii", "replace")) if found else None
 
 
 def decode_response(response: httpx.Response) -> dict[str, Any]:
