@@ -138,7 +138,7 @@ class JobTrigger(BaseTrigger):
                 "timeout", f"{status.service} job {status.job_id} still {status.raw_status!r} at the deadline", status
             )
         self.log.info(
-            "%s job %s is %r (%s); next check in %.0fs",
+            "%s job %s is %r (%s); next check in %gs",
             status.service,
             status.job_id,
             status.raw_status,
