@@ -135,6 +135,21 @@ def die_with_parent(sig: int = signal.SIGTERM) -> Callable[[], None] | None:
     return preexec
 
 
+def start_session(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+    """``args`` in a session of its own (stop it as a process group), its output and errors piped together as
+    text, sent SIGTERM if this process dies (:func:`die_with_parent`)."""
+    return subprocess.Popen(
+        args,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        preexec_fn=die_with_parent(),
+    )
+
+
 def start_moto_server(timeout: float = 30) -> tuple[subprocess.Popen[bytes], str]:
     """moto's S3 server on a free loopback port, in a process group of its own that ends with this process.
 

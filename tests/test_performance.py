@@ -121,13 +121,13 @@ def test_triggers_on_one_loop_take_turns_on_a_few_connections(bk):
     port = int(bk.url.rsplit(":", 1)[1])
     me = psutil.Process()
 
-    def open_ports() -> set[int]:
-        """This process's connections to the emulator, but those that earlier tests' clients keep open."""
-        ports = {c.laddr.port for c in me.net_connections("tcp") if c.raddr and c.raddr.port == port}
-        return ports - earlier
+    def connected_ports() -> set[int]:
+        return {c.laddr.port for c in me.net_connections("tcp") if c.raddr and c.raddr.port == port}
 
-    earlier: set[int] = set()
-    earlier = open_ports()
+    earlier = connected_ports()  # earlier tests' clients may keep connections to this emulator open
+
+    def open_ports() -> set[int]:
+        return connected_ports() - earlier
 
     async def payloads(trigger: BlueKingJobTrigger) -> list[dict]:
         return [e.payload async for e in trigger.run()]

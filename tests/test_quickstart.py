@@ -12,9 +12,9 @@ import sys
 import textwrap
 from pathlib import Path
 
+import helpers
 import httpx
 import pytest
-from helpers import die_with_parent
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(420)]
 
@@ -86,17 +86,9 @@ def shell_script(blocks: list[dict[str, str]]) -> str:
 
 
 def start_session(script: Path, cwd: Path, env: dict[str, str]) -> subprocess.Popen[str]:
-    """bash running ``script`` in a session of its own (killed as a group) that ends with this process."""
-    return subprocess.Popen(
-        ["bash", str(script)],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-        preexec_fn=die_with_parent(),  # SIGTERM to bash, whose EXIT trap stops the page's commands
-    )
+    """bash running ``script`` in a session of its own (killed as a group) that ends with this process: SIGTERM
+    to bash, whose EXIT trap stops the page's commands."""
+    return helpers.start_session(["bash", str(script)], cwd, env)
 
 
 def test_the_quickstart_runs_as_written(tmp_path):

@@ -6,13 +6,12 @@ from __future__ import annotations
 import os
 import re
 import signal
-import subprocess
 import sys
 import time
 
 import pytest
 from airflow_cluster import ROOT
-from helpers import die_with_parent
+from helpers import start_session
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -23,15 +22,8 @@ DEMO_BOUND_SECONDS = 240
 def test_demo_runs_every_service_and_leaves_the_archives(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
     started = time.monotonic()
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "scripts" / "demo.py"), "--output", str(tmp_path / "out")],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-        preexec_fn=die_with_parent(),
+    proc = start_session(
+        [sys.executable, str(ROOT / "scripts" / "demo.py"), "--output", str(tmp_path / "out")], tmp_path, env
     )
     try:
         output, _ = proc.communicate(timeout=DEMO_BOUND_SECONDS)
