@@ -136,8 +136,8 @@ LIST_JOBS = ApiRequest(
 
 
 def test_each_attempt_is_signed_with_a_fresh_time_stamp(qc):
-    ticks = iter(range(10))
-    client = _client(qc, lambda: time.time() - 30 + 5 * next(ticks))  # 5 s later on every signing
+    ticks, start = iter(range(10)), int(time.time()) - 30
+    client = _client(qc, lambda: start + 5 * next(ticks))  # 5 s later on every signing, whatever the real time
     qc.app.faults.update(script=["truncate"])  # the first answer is cut off: the call is retried
     qc.emulator.received.clear()  # it keeps the newest 500: counting from its length fails once it is full
     body = client.call(LIST_JOBS, decode_response)
