@@ -10,7 +10,8 @@ from airflow.providers.common.compat.sdk import BaseHook, mask_secret
 
 from airflow_joblogs.exceptions import InvalidParameterError
 from airflow_joblogs.http import Program, RetryPolicy, ServiceClient
-from airflow_joblogs.models import FailedUnit, JobStatus, LogChunk
+from airflow_joblogs.models import FailedUnit, JobStatus
+from airflow_joblogs.streaming import StreamBudget
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
@@ -120,13 +121,6 @@ def field_behaviour(ui: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def log_tail_chunk(logger: Any, chunk: LogChunk) -> None:
-    """Write a streamed log chunk to a task/trigger log, each line prefixed with its source."""
-    prefix = f"[{chunk.header}] " if chunk.header else ""
-    for line in chunk.text.splitlines():
-        logger.info("%s%s", prefix, line)
-
-
 class JobLogsHook(BaseHook):
     """Base for the HTTP service hooks.
 
@@ -222,18 +216,30 @@ class JobLogsHook(BaseHook):
     async def ajob_status_from_ref(self, job_ref: dict[str, Any]) -> JobStatus:
         return await self._arun(self.status_program(job_ref))
 
-    def tail_logs(self, job_ref: dict[str, Any], cursor: Any, logger: Any) -> Any:
-        """Log the lines that appeared since ``cursor``; return the new cursor."""
+    def tail_logs(self, job_ref: dict[str, Any], cursor: Any, logger: Any, budget: StreamBudget | None = None) -> Any:
+        """Log the lines that appeared since ``cursor`` (within ``budget``); return the new cursor."""
+        budget = budget or StreamBudget()
+        if budget.exhausted:
+            return cursor
+        writer = budget.writer(logger)
         result: list[Any] = []
         for chunk in self.api.iterate(self.tail_program(job_ref, cursor), result):
-            log_tail_chunk(logger, chunk)
+            writer.write(chunk)
+        writer.finish()
         return result[0]
 
-    async def atail_logs(self, job_ref: dict[str, Any], cursor: Any, logger: Any) -> Any:
+    async def atail_logs(
+        self, job_ref: dict[str, Any], cursor: Any, logger: Any, budget: StreamBudget | None = None
+    ) -> Any:
+        budget = budget or StreamBudget()
+        if budget.exhausted:
+            return cursor
+        writer = budget.writer(logger)
         result: list[Any] = []
         api = await self.aget_api()
         async for chunk in api.aiterate(self.tail_program(job_ref, cursor), result):
-            log_tail_chunk(logger, chunk)
+            writer.write(chunk)
+        writer.finish()
         return result[0]
 
     def failed_units(self, job_ref: dict[str, Any], status: JobStatus, tail_lines: int = 20) -> list[FailedUnit]:

@@ -28,7 +28,7 @@ from airflow_joblogs.exceptions import (
     RemoteValidationError,
     TransientError,
 )
-from airflow_joblogs.hooks.base import log_tail_chunk, mask
+from airflow_joblogs.hooks.base import mask
 
 # The job model lives in a module without the AWS SDK (cheap for the sensor and operator); this module is its
 # documented home, so every name is available here too.
@@ -59,6 +59,7 @@ from airflow_joblogs.hooks.mgn_model import (  # noqa: F401
 )
 from airflow_joblogs.loop_shared import Lease, LoopShared
 from airflow_joblogs.models import FailedUnit, JobStatus, LazyLogChunk, LogChunk
+from airflow_joblogs.streaming import StreamBudget
 
 log = logging.getLogger(__name__)
 
@@ -506,25 +507,37 @@ class MgnHook(AwsBaseHook):
                 chunks.append(LogChunk(text=render_item(item), record=item, cursor={"items": position}))
         return chunks, {"items": max(seen, position)}
 
-    def tail_logs(self, job_ref: dict[str, Any], cursor: Any, logger: Any) -> Any:
+    def tail_logs(self, job_ref: dict[str, Any], cursor: Any, logger: Any, budget: StreamBudget | None = None) -> Any:
         """Log the items that appeared since ``cursor`` (``{"items": count already shown}``); return the new cursor.
 
         MGN's log only grows, oldest first; a job's log is short (tens of items per server), so every call
         reads it from the start in pages of 1,000 and skips what was shown.
         """
+        budget = budget or StreamBudget()
+        if budget.exhausted:
+            return cursor
         items = self.describe_job_log_items(job_ref["job_id"], job_ref.get("account_id"), MAX_PAGE_SIZE)
         chunks, new_cursor = self._new_chunks(items, cursor)
+        writer = budget.writer(logger)
         for chunk in chunks:
-            log_tail_chunk(logger, chunk)
+            writer.write(chunk)
+        writer.finish()
         return new_cursor
 
-    async def atail_logs(self, job_ref: dict[str, Any], cursor: Any, logger: Any) -> Any:
+    async def atail_logs(
+        self, job_ref: dict[str, Any], cursor: Any, logger: Any, budget: StreamBudget | None = None
+    ) -> Any:
+        budget = budget or StreamBudget()
+        if budget.exhausted:
+            return cursor
         items = [
             i async for i in self.adescribe_job_log_items(job_ref["job_id"], job_ref.get("account_id"), MAX_PAGE_SIZE)
         ]
         chunks, new_cursor = self._new_chunks(items, cursor)
+        writer = budget.writer(logger)
         for chunk in chunks:
-            log_tail_chunk(logger, chunk)
+            writer.write(chunk)
+        writer.finish()
         return new_cursor
 
     def iter_log_chunks(

@@ -5,13 +5,19 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
-from airflow.providers.common.compat.sdk import AirflowSensorTimeout, BaseSensorOperator, conf
+from airflow.providers.common.compat.sdk import AirflowSensorTimeout, AirflowSkipException, BaseSensorOperator, conf
 
 from airflow_joblogs.exceptions import InvalidParameterError, JobFailedError, JobLogsError
 from airflow_joblogs.hooks.base import JobLogsHook
 from airflow_joblogs.models import FAILURE, SUCCESS, JobStatus, decide
+from airflow_joblogs.streaming import StreamBudget
+from airflow_joblogs.validation import as_int, optional_bool, readable_order, require_bool
+
+#: default caps on what ``stream_logs`` writes into a task log (per check, and over the whole task)
+DEFAULT_STREAM_MAX_BYTES_PER_CHECK = 512 * 1024
+DEFAULT_STREAM_MAX_BYTES = 4 * 1024 * 1024
 
 if TYPE_CHECKING:
     from airflow_joblogs.triggers.base import JobTrigger
@@ -27,20 +33,16 @@ def _state_set(
     states = set(value)
     unknown = states - allowed
     if unknown:
-        raise InvalidParameterError(
-            parameter,
-            f"{sorted(map(str, unknown))} are not statuses of this service",
-            ", ".join(map(str, sorted(allowed, key=str))),
-        )
+        problem = f"{readable_order(unknown)} are not statuses of this service"
+        numeric = all(isinstance(s, int) and not isinstance(s, bool) for s in allowed)
+        if numeric and any(isinstance(s, str) and s.strip().isdigit() for s in unknown):
+            problem += " (this service's statuses are integers: write 3, not '3')"
+        raise InvalidParameterError(parameter, problem, ", ".join(map(str, readable_order(allowed))))
     return states
 
 
-def _readable_order(states: Iterable[Any]) -> list[Any]:
-    """Numeric statuses in numeric order (4 before 11), then named ones alphabetically."""
-    return sorted(
-        states,
-        key=lambda s: (0, s, "") if isinstance(s, (int, float)) and not isinstance(s, bool) else (1, 0, str(s)),
-    )
+def _optional_cap(value: Any, parameter: str) -> int | None:
+    return None if value is None else as_int(value, parameter, minimum=1)
 
 
 class JobSensor(BaseSensorOperator):
@@ -54,7 +56,15 @@ class JobSensor(BaseSensorOperator):
     :param stream_logs: write new remote log lines into the task log while waiting (also while deferred).
         In ``mode="reschedule"`` every poke starts afresh (Airflow keeps no state between reschedules),
         so earlier lines are shown again; deferrable mode keeps the cursor.
+    :param stream_logs_max_bytes_per_check: at most this many bytes of log lines written per check (default
+        512 KiB); the rest of that check's new lines are skipped with a marker saying how many.
+    :param stream_logs_max_bytes: at most this many bytes of log lines written over the whole task (default
+        4 MiB); then streaming stops with a marker. ``None`` lifts either cap. Archive the whole log with the
+        service's log operator.
     :param log_tail_lines: how many last log lines of each failed part the failure error shows.
+
+    With ``soft_fail=True`` (or ``never_fail=True``) a failed job skips the task instead of failing it, in
+    every mode, and the failure report is written to the task log first.
     """
 
     hook_class: ClassVar[type[JobLogsHook]]
@@ -64,6 +74,8 @@ class JobSensor(BaseSensorOperator):
     service_name: ClassVar[str] = ""
     #: every documented raw status of the service (to reject typos in the state sets)
     known_states: ClassVar[frozenset[Any]] = frozenset()
+    #: what each raw status means, for messages (services with numeric statuses)
+    status_meanings: ClassVar[dict[Any, str]] = {}
     default_success_states: ClassVar[frozenset[Any]] = frozenset()
     default_failure_states: ClassVar[frozenset[Any]] = frozenset()
     unknown_is_failure: ClassVar[bool] = False
@@ -77,6 +89,8 @@ class JobSensor(BaseSensorOperator):
         failure_states: Iterable[Any] | None = None,
         deferrable: bool | None = None,
         stream_logs: bool = False,
+        stream_logs_max_bytes_per_check: int | None = DEFAULT_STREAM_MAX_BYTES_PER_CHECK,
+        stream_logs_max_bytes: int | None = DEFAULT_STREAM_MAX_BYTES,
         log_tail_lines: int = 20,
         **kwargs: Any,
     ) -> None:
@@ -90,26 +104,35 @@ class JobSensor(BaseSensorOperator):
         )
         both = self.success_states & self.failure_states
         if both:
-            raise InvalidParameterError("failure_states", f"{sorted(map(str, both))} are also in success_states")
+            raise InvalidParameterError("failure_states", f"{readable_order(both)} are also in success_states")
+        deferrable = optional_bool(deferrable, "deferrable")
         if deferrable is None:
             deferrable = conf.getboolean("operators", "default_deferrable", fallback=False)
         self.deferrable = deferrable
-        self.stream_logs = stream_logs
-        if stream_logs and self.mode == "reschedule" and not deferrable:
+        self.stream_logs = require_bool(stream_logs, "stream_logs")
+        self.stream_logs_max_bytes_per_check = _optional_cap(
+            stream_logs_max_bytes_per_check, "stream_logs_max_bytes_per_check"
+        )
+        self.stream_logs_max_bytes = _optional_cap(stream_logs_max_bytes, "stream_logs_max_bytes")
+        if self.stream_logs and self.mode == "reschedule" and not deferrable:
             # Airflow clears a task's XComs at every reschedule, so no cursor survives between pokes.
             self.log.warning(
                 "stream_logs in reschedule mode repeats earlier lines at every poke; prefer deferrable=True"
             )
-        if not isinstance(log_tail_lines, int) or log_tail_lines < 0:
-            raise InvalidParameterError("log_tail_lines", f"{log_tail_lines!r} must be a non-negative integer")
-        self.log_tail_lines = log_tail_lines
+        self.log_tail_lines = as_int(log_tail_lines, "log_tail_lines", minimum=0)
         self._cursor: Any = None
+        self._budget: StreamBudget | None = None
+        self._last_status: JobStatus | None = None
         self._hook: JobLogsHook | None = None
 
     # -- subclasses -------------------------------------------------------------------------------------
     def job_ref(self) -> dict[str, Any]:
         """The rendered, validated job identifiers (JSON values) that the hook's normalized layer takes."""
         raise NotImplementedError
+
+    def timeout_hint(self, status: JobStatus) -> str:
+        """A sentence added to the timeout error for this status (e.g. what a person must do), or ""."""
+        return ""
 
     # -- shared -----------------------------------------------------------------------------------------
     @property
@@ -118,15 +141,42 @@ class JobSensor(BaseSensorOperator):
             self._hook = self.hook_class(conn_id=self.conn_id)
         return self._hook
 
+    @property
+    def stream_budget(self) -> StreamBudget:
+        """What ``stream_logs`` may still write into this task's log (kept across pokes of one try)."""
+        if self._budget is None:
+            self._budget = StreamBudget(self.stream_logs_max_bytes_per_check, self.stream_logs_max_bytes)
+        return self._budget
+
+    def describe(self, status: JobStatus, with_state: bool = True) -> str:
+        """``7 (waiting for a user's confirmation)``: the raw status and what it means (the service's own
+        meaning where the sensor knows it, else the provider's reading of it when ``with_state``)."""
+        meaning = self.status_meanings.get(status.raw_status)
+        if meaning is None and with_state:
+            meaning = status.state.value.replace("_", " ")
+        return f"{status.raw_status!r} ({meaning})" if meaning else repr(status.raw_status)
+
     def _check(self, status: JobStatus) -> bool:
+        self._last_status = status
         verdict = decide(status, self.success_states, self.failure_states, self.unknown_is_failure)
         if verdict == SUCCESS:
-            self.log.info("%s job %s finished with %r: success", status.service, status.job_id, status.raw_status)
+            self.log.info(
+                "%s job %s finished with %s: success", status.service, status.job_id, self.describe(status, False)
+            )
             return True
         if verdict == FAILURE:
-            raise self._failure_error(status)
-        self.log.info("%s job %s is %r (%s)", status.service, status.job_id, status.raw_status, status.state.value)
+            self._raise_failure(status)
+        self.log.info("%s job %s is %s", status.service, status.job_id, self.describe(status))
         return False
+
+    def _raise_failure(self, status: JobStatus) -> NoReturn:
+        """Fail the task with the failure report, or, with ``soft_fail``/``never_fail``, log it and skip."""
+        error = self._failure_error(status)
+        if self.soft_fail or self.never_fail:
+            option = "soft_fail" if self.soft_fail else "never_fail"
+            self.log.error("%s", error)
+            raise AirflowSkipException(f"Skipping because {option} is set: {str(error).splitlines()[0]}")
+        raise error
 
     def _failure_error(self, status: JobStatus) -> JobFailedError:
         try:
@@ -137,30 +187,55 @@ class JobSensor(BaseSensorOperator):
         title = f"{status.service} job {status.job_id}"
         if status.name:
             title += f" ({status.name})"
+        verb = "ended in" if status.state.is_terminal else "is in"
         lines = [
-            f"{title} ended in status {status.raw_status!r}, a failure state {_readable_order(self.failure_states)}."
+            f"{title} {verb} status {self.describe(status)}, a failure state {readable_order(self.failure_states)}."
         ]
         if status.message:
             lines.append(status.message)
         lines.extend(unit.render() for unit in units)
         return JobFailedError("\n".join(lines))
 
+    def _timeout_message(self, status: JobStatus | None, waited: str) -> str:
+        if status is None:
+            return f"{self.service_name} sensor timed out after {waited}"
+        text = f"{status.service} job {status.job_id} is still {self.describe(status)} after {waited}"
+        hint = self.timeout_hint(status)
+        return f"{text}. {hint}" if hint else text
+
     def poke(self, context: Any) -> bool:
         ref = self.job_ref()
         status = self.hook.job_status_from_ref(ref)
         if self.stream_logs:
-            self._cursor = self.hook.tail_logs(ref, self._cursor, self.log)
+            self._cursor = self.hook.tail_logs(ref, self._cursor, self.log, self.stream_budget)
         return self._check(status)
 
     def execute(self, context: Any) -> Any:
         self.job_ref()  # validate before anything touches the network
         if not self.deferrable:
-            return super().execute(context)
-        if self.poke(context):
+            try:
+                return super().execute(context)
+            except AirflowSensorTimeout as exc:
+                raise AirflowSensorTimeout(
+                    self._timeout_message(self._last_status, f"the timeout of {self.timeout:g}s")
+                ) from exc
+        try:
+            # checked here, outside BaseSensorOperator's handling, so never_fail is applied here too
+            # (soft_fail and never_fail for a failed job: _raise_failure)
+            done = self.poke(context)
+        except (AirflowSkipException, JobFailedError):
+            raise
+        except Exception as exc:
+            if self.never_fail:
+                self.log.error("the first check failed: %s", exc)
+                raise AirflowSkipException(f"Skipping because never_fail is set: {exc}") from exc
+            raise
+        if done:
             return None
         end_time = time.time() + self.timeout
         if self.execution_timeout is not None:
             end_time = min(end_time, time.time() + self.execution_timeout.total_seconds())
+        budget = self.stream_budget
         self.defer(
             trigger=self.trigger_class(
                 conn_id=self.conn_id,
@@ -172,6 +247,9 @@ class JobSensor(BaseSensorOperator):
                 stream_logs=self.stream_logs,
                 cursor=self._cursor,
                 unknown_is_failure=self.unknown_is_failure,
+                stream_logs_max_bytes_per_check=budget.per_check,
+                stream_logs_max_bytes=budget.per_task,
+                streamed_bytes=budget.used,
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=self.timeout),
@@ -183,10 +261,13 @@ class JobSensor(BaseSensorOperator):
         kind = event["status"]
         if kind == SUCCESS:
             status = JobStatus.from_dict(event["job_status"])
-            self.log.info("%s job %s finished with %r: success", status.service, status.job_id, status.raw_status)
+            self.log.info(
+                "%s job %s finished with %s: success", status.service, status.job_id, self.describe(status, False)
+            )
             return None
         if kind == FAILURE:
-            raise self._failure_error(JobStatus.from_dict(event["job_status"]))
+            self._raise_failure(JobStatus.from_dict(event["job_status"]))
         if kind == "timeout":
-            raise AirflowSensorTimeout(event.get("message") or "the sensor timed out while deferred")
+            last = JobStatus.from_dict(event["job_status"]) if event.get("job_status") else None
+            raise AirflowSensorTimeout(self._timeout_message(last, f"the timeout of {self.timeout:g}s"))
         raise JobLogsError(event.get("message") or f"trigger error: {event!r}", service=self.service_name)

@@ -13,7 +13,9 @@ from airflow_joblogs.hooks.blueking import (
     BlueKingJobHook,
     job_ref,
 )
+from airflow_joblogs.models import JobStatus
 from airflow_joblogs.sensors.base import JobSensor
+from airflow_joblogs.validation import require_bool
 
 WAITING_FOR_USER = 7
 
@@ -43,6 +45,7 @@ class BlueKingJobSensor(JobSensor):
     trigger_class = LazyClass("airflow_joblogs.triggers.blueking.BlueKingJobTrigger")  # type: ignore[assignment]
     service_name = "BlueKing JOB"
     known_states = frozenset(JOB_STATUS_NAMES)
+    status_meanings = JOB_STATUS_NAMES
     default_success_states = SUCCESS_STATUSES
     default_failure_states = FAILURE_STATUSES
 
@@ -59,7 +62,7 @@ class BlueKingJobSensor(JobSensor):
         failure_states: Iterable[int] | None = None,
         **kwargs: Any,
     ) -> None:
-        if fail_on_waiting_user:
+        if require_bool(fail_on_waiting_user, "fail_on_waiting_user"):
             failure_states = set(FAILURE_STATUSES if failure_states is None else failure_states) | {WAITING_FOR_USER}
         super().__init__(
             conn_id=kwargs.pop("conn_id", None) or bk_job_conn_id,
@@ -75,3 +78,11 @@ class BlueKingJobSensor(JobSensor):
 
     def job_ref(self) -> dict[str, Any]:
         return job_ref(self.job_instance_id, self.bk_biz_id, self.bk_scope_type, self.bk_scope_id)
+
+    def timeout_hint(self, status: JobStatus) -> str:
+        if status.raw_status == WAITING_FOR_USER:
+            return (
+                "Status 7 waits for a person to confirm a step in the BlueKing JOB console and never ends by itself; "
+                "set fail_on_waiting_user=True to fail at once instead of waiting for the timeout"
+            )
+        return ""

@@ -14,6 +14,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_joblogs.exceptions import JobLogsError
 from airflow_joblogs.models import WAITING, JobStatus, decide
+from airflow_joblogs.streaming import StreamBudget
 
 _startup_heap_frozen = False
 
@@ -66,6 +67,9 @@ class JobTrigger(BaseTrigger):
         stream_logs: bool = False,
         cursor: Any = None,
         unknown_is_failure: bool = False,
+        stream_logs_max_bytes_per_check: int | None = None,
+        stream_logs_max_bytes: int | None = None,
+        streamed_bytes: int = 0,
     ) -> None:
         super().__init__()
         self.conn_id = conn_id
@@ -77,6 +81,7 @@ class JobTrigger(BaseTrigger):
         self.stream_logs = stream_logs
         self.cursor = cursor
         self.unknown_is_failure = unknown_is_failure
+        self.budget = StreamBudget(stream_logs_max_bytes_per_check, stream_logs_max_bytes, streamed_bytes)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -91,6 +96,9 @@ class JobTrigger(BaseTrigger):
                 "stream_logs": self.stream_logs,
                 "cursor": self.cursor,
                 "unknown_is_failure": self.unknown_is_failure,
+                "stream_logs_max_bytes_per_check": self.budget.per_check,
+                "stream_logs_max_bytes": self.budget.per_task,
+                "streamed_bytes": self.budget.used,
             },
         )
 
@@ -129,7 +137,7 @@ class JobTrigger(BaseTrigger):
         """
         status: JobStatus = await hook.ajob_status_from_ref(self.job_ref)
         if self.stream_logs:
-            self.cursor = await hook.atail_logs(self.job_ref, self.cursor, self.log)
+            self.cursor = await hook.atail_logs(self.job_ref, self.cursor, self.log, self.budget)
         verdict = decide(status, success, failure, self.unknown_is_failure)
         if verdict != WAITING:
             return self._event(verdict, f"{status.service} job {status.job_id} is {status.raw_status!r}", status)

@@ -1,0 +1,179 @@
+"""The shared sensor's options as a user meets them: soft_fail/never_fail in every mode, strict booleans and
+integers, the stream_logs volume caps, and messages that say what a status means (BlueKing's emulator)."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from airflow.providers.common.compat.sdk import AirflowSensorTimeout, AirflowSkipException
+from airflow.sdk.exceptions import TaskDeferred
+from helpers import poke_until_done, round_trip, trigger_events, wait_for_blueking_job
+
+from airflow_joblogs.exceptions import InvalidParameterError, JobFailedError
+from airflow_joblogs.sensors.blueking import BlueKingJobSensor
+from airflow_joblogs.streaming import StreamBudget
+
+RECORDER = "joblogs-sensor-options"
+
+
+class RecordingSensor(BlueKingJobSensor):
+    """Logs to a plain logger, so the test reads what the task log would show (Airflow versions differ)."""
+
+    @property
+    def log(self):
+        return logging.getLogger(RECORDER)
+
+
+def sensor(job_id: int, **kwargs) -> RecordingSensor:
+    kwargs.setdefault("timeout", 30)
+    kwargs.setdefault("poke_interval", 0.05)
+    return RecordingSensor(task_id=f"wait_{job_id}", job_instance_id=job_id, bk_biz_id=2, **kwargs)
+
+
+def logged(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == RECORDER]
+
+
+# -- soft_fail / never_fail ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("option", ["soft_fail", "never_fail"])
+@pytest.mark.parametrize("deferrable", [True, False])
+def test_a_job_that_already_failed_skips_with_the_report_in_the_log(bk, caplog, option, deferrable):
+    wait_for_blueking_job(1002)  # the sensor starts after its job failed (a re-run, a retry, a late start)
+    op = sensor(1002, deferrable=deferrable, **{option: True})
+    with caplog.at_level(logging.INFO, logger=RECORDER), pytest.raises(AirflowSkipException, match=option):
+        op.execute({})
+    text = "\n".join(logged(caplog))
+    assert "job 1002 (deploy-api-v1.8) ended in status 4 (failed)" in text
+    assert "host 0:10.0.0.12: ip_status 104" in text, "the failure report is in the task log"
+
+
+def test_without_soft_fail_an_already_failed_job_fails_before_deferring(bk):
+    wait_for_blueking_job(1002)
+    with pytest.raises(JobFailedError, match="ended in status 4"):
+        sensor(1002, deferrable=True).execute({})
+
+
+def test_a_failure_reported_by_the_trigger_skips_with_soft_fail(bk, caplog):
+    op = sensor(1002, deferrable=True, soft_fail=True)
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute({})
+    events = trigger_events(deferred.value.trigger)
+    assert events[-1]["status"] == "failure"
+    with caplog.at_level(logging.INFO, logger=RECORDER), pytest.raises(AirflowSkipException):
+        op.execute_complete({}, events[-1])
+    assert any("host 0:10.0.0.13" in line for line in logged(caplog))
+
+
+def test_never_fail_skips_when_the_first_check_cannot_reach_the_service(bk, monkeypatch):
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_BK_JOB_DEFAULT",
+        '{"conn_type": "bk_job", "host": "http://127.0.0.1:9", "login": "app", "password": "s",'
+        ' "extra": {"allow_http": true, "bk_username": "admin", "max_attempts": 1}}',
+    )
+    with pytest.raises(AirflowSkipException, match="never_fail"):
+        sensor(1001, deferrable=True, never_fail=True).execute({})
+
+
+# -- one rule for booleans and integers ---------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("deferrable", "false"), ("stream_logs", "no"), ("fail_on_waiting_user", "false"), ("stream_logs", 1)],
+)
+def test_a_boolean_option_refuses_anything_but_true_or_false(option, value):
+    with pytest.raises(InvalidParameterError, match=f"'{option}'.*must be True or False"):
+        sensor(1001, **{option: value})
+
+
+def test_integers_are_ints_or_strings_of_digits_everywhere():
+    assert sensor(1001, log_tail_lines="5").log_tail_lines == 5
+    assert sensor(1001, stream_logs_max_bytes="1000").stream_logs_max_bytes == 1000
+    for bad in ("5.0", "five", 5.0, True):
+        with pytest.raises(InvalidParameterError, match="'log_tail_lines'"):
+            sensor(1001, log_tail_lines=bad)
+    with pytest.raises(InvalidParameterError, match="'stream_logs_max_bytes_per_check'"):
+        sensor(1001, stream_logs_max_bytes_per_check=0)
+
+
+# -- stream_logs volume caps --------------------------------------------------------------------------------
+def test_stream_logs_writes_at_most_the_cap_per_check_and_says_what_it_skipped(bk, caplog):
+    wait_for_blueking_job(1005)  # an 8 MB log
+    op = sensor(1005, stream_logs=True, stream_logs_max_bytes_per_check=20_000, stream_logs_max_bytes=None)
+    with caplog.at_level(logging.INFO, logger=RECORDER):
+        assert op.poke({})
+    lines = logged(caplog)
+    streamed = [line for line in lines if line.startswith("[") and not line.startswith("[stream_logs]")]
+    assert 0 < sum(len(line.encode()) + 1 for line in streamed) <= 20_000
+    marker = [line for line in lines if line.startswith("[stream_logs]")]
+    assert len(marker) == 1
+    assert "not shown: over stream_logs_max_bytes_per_check=20000" in marker[0]
+    assert "archive it" in marker[0]
+
+
+def test_stream_logs_stops_at_the_task_cap(bk, caplog):
+    op = sensor(1001, stream_logs=True, stream_logs_max_bytes=300)
+    with caplog.at_level(logging.INFO, logger=RECORDER):
+        assert poke_until_done(op)
+    lines = logged(caplog)
+    streamed = [line for line in lines if line.startswith("[") and not line.startswith("[stream_logs]")]
+    assert 0 < sum(len(line.encode()) + 1 for line in streamed) <= 300
+    markers = [line for line in lines if line.startswith("[stream_logs]")]
+    assert len(markers) == 1, "the marker once; later checks stream nothing"
+    assert "stream_logs_max_bytes=300 for this task" in markers[0]
+
+
+def test_the_trigger_carries_the_caps_and_what_was_streamed(bk):
+    op = sensor(1001, stream_logs=True, deferrable=True, stream_logs_max_bytes=5000)
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute({})
+    stored = round_trip(deferred.value.trigger, "airflow_joblogs.triggers.blueking.BlueKingJobTrigger")
+    assert stored["stream_logs_max_bytes"] == 5000
+    assert stored["stream_logs_max_bytes_per_check"] == 512 * 1024
+    assert stored["streamed_bytes"] == op.stream_budget.used
+
+
+def test_an_exhausted_budget_streams_nothing_more():
+    budget = StreamBudget(per_check=None, per_task=10, used=10)
+    assert budget.exhausted
+
+
+# -- messages -----------------------------------------------------------------------------------------------
+def test_numeric_statuses_are_listed_in_order_and_strings_are_explained():
+    with pytest.raises(InvalidParameterError) as error:
+        sensor(1001, success_states=["3"])
+    text = str(error.value)
+    assert "statuses are integers: write 3, not '3'" in text
+    assert "allowed: 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15" in text
+
+
+def test_a_waiting_job_is_not_said_to_have_ended(bk):
+    with pytest.raises(JobFailedError) as error:
+        for _ in range(100):
+            sensor(1003, fail_on_waiting_user=True).poke({})
+    assert "is in status 7 (waiting for user)" in str(error.value)
+    assert "ended" not in str(error.value).splitlines()[0]
+
+
+def test_the_timeout_says_what_the_status_means_and_how_to_stop_waiting(bk):
+    op = sensor(1003, timeout=0.5, poke_interval=0.1)
+    with pytest.raises(AirflowSensorTimeout) as error:
+        op.execute({})
+    text = str(error.value)
+    assert "is still 7 (waiting for user) after the timeout of 0.5s" in text
+    assert "fail_on_waiting_user=True" in text
+
+
+def test_the_deferred_timeout_says_the_same(bk):
+    op = sensor(1003)
+    event = {
+        "status": "timeout",
+        "message": "",
+        "job_status": {
+            "service": "BlueKing JOB",
+            "job_id": "1003",
+            "state": "waiting_user",
+            "raw_status": 7,
+        },
+    }
+    with pytest.raises(AirflowSensorTimeout, match=r"still 7 \(waiting for user\).*fail_on_waiting_user=True"):
+        op.execute_complete({}, event)
