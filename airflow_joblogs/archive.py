@@ -64,6 +64,22 @@ def render_chunk(chunk: LogChunk, log_format: str) -> bytes:
     return "".join(parts).encode("utf-8", "replace")
 
 
+def destination_url(destination: str) -> str:
+    """A destination string checked (not empty, no control characters, absolute) and made a URL; no I/O."""
+    text = destination.strip()
+    if not text:
+        raise InvalidParameterError("destination", "is empty; pass None for XCom or a path/URL")
+    if _CONTROL.search(text):  # a newline or NUL from a rendered template: no object name should hold one
+        raise InvalidParameterError("destination", f"{text!r} contains control characters")
+    if "://" not in text:
+        if not text.startswith("/"):
+            raise InvalidParameterError("destination", f"{text!r} must be an absolute path or a URL")
+        text = "file://" + text
+    if ".." in text.split("://", 1)[1].split("/"):
+        raise InvalidParameterError("destination", f"{text!r} must not contain '..'")
+    return text
+
+
 def resolve_destination(destination: str | ObjectStoragePath, default_name: str) -> ObjectStoragePath:
     """Turn ``destination`` (URL, local path or ObjectStoragePath) into the final object's path.
 
@@ -74,15 +90,7 @@ def resolve_destination(destination: str | ObjectStoragePath, default_name: str)
     from airflow.providers.common.compat.sdk import ObjectStoragePath
 
     if isinstance(destination, str):
-        text = destination.strip()
-        if not text:
-            raise InvalidParameterError("destination", "is empty; pass None for XCom or a path/URL")
-        if _CONTROL.search(text):  # a newline or NUL from a rendered template: no object name should hold one
-            raise InvalidParameterError("destination", f"{text!r} contains control characters")
-        if "://" not in text:
-            if not text.startswith("/"):
-                raise InvalidParameterError("destination", f"{text!r} must be an absolute path or a URL")
-            text = "file://" + text
+        text = destination_url(destination)
         is_dir = text.endswith("/")
         path = ObjectStoragePath(text)
     else:
@@ -220,6 +228,42 @@ def _to_xcom(chunks: Iterable[LogChunk], manifest: dict[str, Any], log_format: s
     return manifest
 
 
+_LOCAL_PROTOCOLS = ("", "file", "local")
+
+
+def check_store(final: ObjectStoragePath) -> None:
+    """Refuse a destination whose connection or bucket does not exist, before anything is written.
+
+    ``mkdir(parents=True)`` on an object store would create a missing bucket (S3 CreateBucket through s3fs): a
+    typo in the bucket's name would silently make a new bucket. A connection named in the URL
+    (``s3://<conn_id>@bucket/...``) that does not exist would fall back to the default credential chain.
+    """
+    from airflow.providers.common.compat.sdk import AirflowNotFoundException, BaseHook
+
+    conn_id = getattr(final, "conn_id", None) or final.storage_options.get("conn_id")
+    if conn_id:
+        try:
+            BaseHook.get_connection(conn_id)
+        except AirflowNotFoundException:
+            raise InvalidParameterError(
+                "destination",
+                f"{str(final)!r} names the connection {conn_id!r} (before '@'), which does not exist",
+            ) from None
+    if final.protocol in _LOCAL_PROTOCOLS:
+        return
+    container = final.path.split("/", 1)[0]
+    try:
+        exists = final.fs.exists(container)
+    except PermissionError:  # may write objects without the right to look at the bucket: let the write tell
+        return
+    if not exists:
+        raise InvalidParameterError(
+            "destination",
+            f"the bucket (container) {container!r} of {str(final)!r} does not exist; "
+            "create it first: only prefixes (folders) inside it are created",
+        )
+
+
 def _to_path(
     chunks: Iterable[LogChunk],
     manifest: dict[str, Any],
@@ -228,7 +272,8 @@ def _to_path(
     compression: str | None,
     overwrite: bool,
 ) -> dict[str, Any]:
-    final.parent.mkdir(parents=True, exist_ok=True)
+    check_store(final)
+    final.parent.mkdir(parents=True, exist_ok=True)  # folders and prefixes only: the bucket exists
     partial = final.parent / f".{final.name}.{uuid.uuid4().hex}.partial"
     try:
         with partial.open("wb", block_size=_UPLOAD_PART) as raw:

@@ -85,6 +85,10 @@ class RemoteValidationError(JobLogsError):
     """The service rejected a parameter."""
 
 
+class JobNotFinishedError(JobLogsError):
+    """The job has not finished, so its log is not complete (a log operator with ``if_unfinished="fail"``)."""
+
+
 class InvalidParameterError(ValueError):
     """A parameter given to the provider is wrong; raised before any network call."""
 

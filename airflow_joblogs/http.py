@@ -18,6 +18,7 @@ import asyncio
 import logging
 import os
 import random
+import socket
 import ssl
 import threading
 import time
@@ -262,6 +263,45 @@ def _is_retryable(exc: BaseException) -> bool:
     return isinstance(exc, JobLogsError) and exc.retryable
 
 
+def _transport_fault(exc: httpx.TransportError) -> str:
+    """The fault's kind, where it went (host and port, never the path or query) and, for a failed connection,
+    why: refused, no such host (DNS), TLS, timed out."""
+    text = exc.__class__.__name__
+    try:
+        url = exc.request.url
+        text += f" to {url.host}:{url.port or (443 if url.scheme == 'https' else 80)}"
+    except RuntimeError:  # an exception raised without its request
+        pass
+    if not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
+        return text
+    if isinstance(exc, httpx.ConnectTimeout):
+        return f"{text}: timed out while connecting"
+    cause: BaseException | None = exc
+    seen = 0
+    while cause is not None and seen < 10:
+        if isinstance(cause, ConnectionRefusedError):
+            return f"{text}: connection refused (is the service listening at that host and port?)"
+        if isinstance(cause, socket.gaierror):
+            return f"{text}: the host name could not be resolved (DNS)"
+        if isinstance(cause, ssl.SSLError):
+            return f"{text}: the TLS handshake failed ({cause.reason or cause.__class__.__name__})"
+        if isinstance(cause, TimeoutError):
+            return f"{text}: timed out while connecting"
+        cause = cause.__cause__ or cause.__context__
+        seen += 1
+    lowered = str(exc).lower()
+    for needle, meaning in (
+        ("refused", "connection refused (is the service listening at that host and port?)"),
+        ("name or service not known", "the host name could not be resolved (DNS)"),
+        ("nodename nor servname", "the host name could not be resolved (DNS)"),
+        ("temporary failure in name resolution", "the host name could not be resolved (DNS)"),
+        ("ssl", "the TLS handshake failed"),
+    ):
+        if needle in lowered:
+            return f"{text}: {meaning}"
+    return text
+
+
 @dataclass
 class ServiceClient:
     """An httpx client (sync or async, created lazily) bound to one service's base URL and auth."""
@@ -367,7 +407,7 @@ class ServiceClient:
                 "ca_bundle extra (or, for a test server you trust, set verify=false)",
                 service=self.service,
             )
-        return TransientError(f"{request.describe()} failed: {exc.__class__.__name__}", service=self.service)
+        return TransientError(f"{request.describe()} failed: {_transport_fault(exc)}", service=self.service)
 
     def request_id(self, response: httpx.Response) -> str | None:
         return response.headers.get(self.request_id_header)

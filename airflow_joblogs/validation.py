@@ -26,7 +26,7 @@ def require_bool(value: Any, parameter: str) -> bool:
     hint = ""
     if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0", "yes", "no", "on", "off"):
         hint = f"; pass {value.strip().lower() in ('true', '1', 'yes', 'on')} (a boolean), not a string"
-    raise InvalidParameterError(parameter, f"{value!r} must be True or False{hint}")
+    raise InvalidParameterError(parameter, f"{value!r} is not a boolean{hint}", "True, False")
 
 
 def optional_bool(value: Any, parameter: str) -> bool | None:
@@ -42,9 +42,9 @@ def as_int(value: Any, parameter: str, minimum: int | None = None, maximum: int 
         digits = text[1:] if text[:1] in "+-" else text
         number = int(text) if digits.isdecimal() and digits.isascii() else None
     if isinstance(number, bool) or not isinstance(number, int):
-        raise InvalidParameterError(parameter, f"{value!r} is not an integer{_range(minimum, maximum)}")
+        raise InvalidParameterError(parameter, f"{value!r} is not an integer", f"an integer{_range(minimum, maximum)}")
     if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
-        raise InvalidParameterError(parameter, f"{value!r} is out of range{_range(minimum, maximum)}")
+        raise InvalidParameterError(parameter, f"{value!r} is out of range", f"an integer{_range(minimum, maximum)}")
     return number
 
 

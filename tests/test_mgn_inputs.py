@@ -135,7 +135,7 @@ CASES = {
     "max_results 0": (hook("describe_job_log_items", CUTOVER, max_results=0), "max_results"),
     "max_results 1001": (hook("describe_job_log_items", CUTOVER, max_results=1001), "max_results"),
     "max_results bool": (hook("describe_job_log_items", CUTOVER, max_results=True), "max_results"),
-    "max_results text": (hook("describe_job_log_items", CUTOVER, max_results="10"), "max_results"),
+    "max_results text": (hook("describe_job_log_items", CUTOVER, max_results="ten"), "max_results"),
     "async job id": (ahook("aget_job_status", "mgnjob-bad"), "job_id"),
     "async max_results": (ahook("adescribe_job_log_items", CUTOVER, max_results=5000), "max_results"),
     "async account": (ahook("adescribe_job", CUTOVER, account_id="1"), "account_id"),
@@ -167,6 +167,6 @@ def test_bad_input_fails_before_any_request(mgn, case):
 def test_bad_max_attempts_is_rejected():
     from airflow_joblogs.hooks.mgn import MgnHook
 
-    for value in (0, 21, True, "3"):
+    for value in (0, 21, True, "three", 3.0):
         with pytest.raises(InvalidParameterError, match="max_attempts"):
             MgnHook(max_attempts=value)

@@ -56,7 +56,7 @@ def test_async_concurrent_batches_match_sync(bk):
     assert asyncio.run(_collect(BlueKingJobHook("bk_job_default"), 4)) == expected
 
 
-@pytest.mark.parametrize("value", [0, 17, -1, "4", True, 2.5])
+@pytest.mark.parametrize("value", [0, 17, -1, "four", "4.0", True, 2.5])
 def test_bad_concurrency_is_rejected_before_any_request(bk, value):
     from airflow_joblogs.operators.blueking import BlueKingJobLogOperator
 

@@ -81,7 +81,7 @@ def test_never_fail_skips_when_the_first_check_cannot_reach_the_service(bk, monk
     [("deferrable", "false"), ("stream_logs", "no"), ("fail_on_waiting_user", "false"), ("stream_logs", 1)],
 )
 def test_a_boolean_option_refuses_anything_but_true_or_false(option, value):
-    with pytest.raises(InvalidParameterError, match=f"'{option}'.*must be True or False"):
+    with pytest.raises(InvalidParameterError, match=f"'{option}'.*is not a boolean"):
         sensor(1001, **{option: value})
 
 

@@ -6,7 +6,7 @@ import json
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow.providers.common.compat.sdk import BaseHook, mask_secret
+from airflow.providers.common.compat.sdk import AirflowNotFoundException, BaseHook, mask_secret
 
 from airflow_joblogs.exceptions import InvalidParameterError
 from airflow_joblogs.http import Program, RetryPolicy, ServiceClient
@@ -156,10 +156,36 @@ class JobLogsHook(BaseHook):
         return api
 
     @property
+    def conn_id_parameter(self) -> str:
+        """The name users give the connection id under in this service's operators (``bk_job_conn_id`` ...)."""
+        return f"{self.conn_type}_conn_id"
+
+    def _missing_connection(self) -> InvalidParameterError:
+        return InvalidParameterError(
+            self.conn_id_parameter,
+            f"no connection with the id {self.conn_id!r} exists; create one of type {self.conn_type!r} "
+            f"(Admin > Connections, `airflow connections add`, or AIRFLOW_CONN_{self.conn_id.upper()})",
+        )
+
+    def _checked(self, conn: Connection) -> Connection:
+        """``conn`` if it is of this hook's type: another type's fields would be misread."""
+        if conn.conn_type and conn.conn_type != self.conn_type:
+            raise InvalidParameterError(
+                self.conn_id_parameter,
+                f"connection {self.conn_id!r} is of type {conn.conn_type!r}; {self.hook_name or type(self).__name__} "
+                f"needs a connection of type {self.conn_type!r}",
+            )
+        return conn
+
+    @property
     def api(self) -> ServiceClient:
         """The service client, from a synchronous connection lookup (workers)."""
         if self._api is None:
-            self._api = self._configure(self.client_from_connection(self.get_connection(self.conn_id)))
+            try:
+                conn = self.get_connection(self.conn_id)
+            except AirflowNotFoundException:
+                raise self._missing_connection() from None
+            self._api = self._configure(self.client_from_connection(self._checked(conn)))
         return self._api
 
     async def aget_api(self) -> ServiceClient:
@@ -167,8 +193,11 @@ class JobLogsHook(BaseHook):
         if self._api is None:
             from airflow.providers.common.compat.connection import get_async_connection
 
-            conn = await get_async_connection(self.conn_id, type(self))
-            self._api = self._configure(self.client_from_connection(conn))
+            try:
+                conn = await get_async_connection(self.conn_id, type(self))
+            except AirflowNotFoundException:
+                raise self._missing_connection() from None
+            self._api = self._configure(self.client_from_connection(self._checked(conn)))
         return self._api
 
     def close(self) -> None:

@@ -44,6 +44,7 @@ from airflow_joblogs.http import (
     retry_after_seconds,
 )
 from airflow_joblogs.models import FailedUnit, JobState, JobStatus, LazyLogChunk, LogChunk
+from airflow_joblogs.validation import as_int
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
@@ -154,13 +155,8 @@ def _preview(value: Any) -> str:
 
 
 def validate_concurrency(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_LOG_CONCURRENCY:
-        raise InvalidParameterError(
-            "concurrency",
-            f"{value!r} is not valid",
-            f"an integer from 1 (one batch at a time) to {MAX_LOG_CONCURRENCY}",
-        )
-    return value
+    """1 (one batch at a time) to ``MAX_LOG_CONCURRENCY``."""
+    return as_int(value, "concurrency", 1, MAX_LOG_CONCURRENCY)
 
 
 def job_ref(

@@ -60,6 +60,7 @@ from airflow_joblogs.hooks.mgn_model import (  # noqa: F401
 from airflow_joblogs.loop_shared import Lease, LoopShared
 from airflow_joblogs.models import FailedUnit, JobStatus, LazyLogChunk, LogChunk
 from airflow_joblogs.streaming import StreamBudget
+from airflow_joblogs.validation import as_int
 
 log = logging.getLogger(__name__)
 
@@ -283,8 +284,7 @@ class MgnHook(AwsBaseHook):
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         **kwargs: Any,
     ) -> None:
-        if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or not 1 <= max_attempts <= 20:
-            raise InvalidParameterError("max_attempts", f"{max_attempts!r} must be an integer from 1 to 20")
+        max_attempts = as_int(max_attempts, "max_attempts", 1, 20)
         kwargs["client_type"] = "mgn"
         super().__init__(aws_conn_id=conn_id or aws_conn_id, **kwargs)
         self.max_attempts = max_attempts

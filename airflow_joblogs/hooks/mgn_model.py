@@ -14,6 +14,7 @@ from typing import Any
 
 from airflow_joblogs.exceptions import InvalidParameterError
 from airflow_joblogs.models import FailedUnit, JobState, JobStatus
+from airflow_joblogs.validation import as_int, require_bool
 
 #: the ImportError text the MGN modules raise when the Amazon provider is missing
 INSTALL_HINT = (
@@ -93,17 +94,12 @@ def validate_account_id(account_id: Any) -> str | None:
 def validate_max_results(max_results: Any) -> int | None:
     if max_results is None:
         return None
-    if isinstance(max_results, bool) or not isinstance(max_results, int) or not 1 <= max_results <= 1000:
-        raise InvalidParameterError("max_results", f"{max_results!r} is out of range", "an integer from 1 to 1000")
-    return max_results
+    return as_int(max_results, "max_results", 1, 1000)
 
 
 def job_ref(job_id: Any, account_id: Any = None, require_post_launch_success: bool = False) -> dict[str, Any]:
     """Validate and normalize a job reference: ``{job_id, account_id?, require_post_launch_success}``."""
-    if not isinstance(require_post_launch_success, bool):
-        raise InvalidParameterError(
-            "require_post_launch_success", f"{require_post_launch_success!r} is not a boolean", "True, False"
-        )
+    require_bool(require_post_launch_success, "require_post_launch_success")
     ref: dict[str, Any] = {"job_id": validate_job_id(job_id)}
     account = validate_account_id(account_id)
     if account:

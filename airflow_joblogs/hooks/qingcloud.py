@@ -41,6 +41,7 @@ from airflow_joblogs.hooks.base import (
 )
 from airflow_joblogs.http import ApiRequest, Call, Decode, Program, ServiceClient, json_body, raise_for_http_status
 from airflow_joblogs.models import FailedUnit, JobState, JobStatus, LazyLogChunk, LogChunk
+from airflow_joblogs.validation import as_int
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
@@ -148,13 +149,7 @@ def validate_statuses(value: Any, parameter: str = "status") -> list[str]:
     return statuses
 
 
-def validate_int(value: Any, parameter: str, minimum: int, maximum: int | None = None) -> int:
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        value = int(value.strip())
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum or (maximum and value > maximum):
-        bounds = f"from {minimum} to {maximum}" if maximum is not None else f"at least {minimum}"
-        raise InvalidParameterError(parameter, f"{value!r} must be an integer {bounds}")
-    return value
+validate_int = as_int  # the one rule (airflow_joblogs.validation)
 
 
 def validate_paging(page_size: Any, max_records: Any) -> tuple[int, int | None]:

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
-from airflow_joblogs.archive import DEFAULT_MAX_XCOM_BYTES, archive_chunks, validate_archive_options
+from airflow_joblogs.archive import DEFAULT_MAX_XCOM_BYTES, archive_chunks, destination_url, validate_archive_options
+from airflow_joblogs.exceptions import JobNotFinishedError
 from airflow_joblogs.hooks.base import JobLogsHook
-from airflow_joblogs.models import LogChunk
+from airflow_joblogs.models import JobStatus, LogChunk
+from airflow_joblogs.validation import as_number, one_of, require_bool
+
+#: what a log operator does when the job has not finished yet
+IF_UNFINISHED = ("fail", "warn", "wait")
 
 
 class JobLogOperator(BaseOperator):
@@ -26,6 +32,14 @@ class JobLogOperator(BaseOperator):
     :param max_xcom_bytes: cap for the XCom copy; a visible marker says what was cut.
     :param overwrite: replace an existing object at the final path with different content
         (otherwise the task fails, unless the existing object is byte-identical).
+    :param if_unfinished: what to do when the job has not finished when the task runs (its log is not
+        complete yet): ``"fail"`` (the default: no partial archive, nothing overwritten; a retry may find
+        the job finished), ``"warn"`` (archive the log written so far and say so in the task log), or
+        ``"wait"`` (check the job every ``wait_interval`` seconds until it ends, at most ``wait_timeout``
+        seconds, then archive the whole log). The manifest's ``job_status`` records the job's status at
+        archive time.
+    :param wait_interval: seconds between checks with ``if_unfinished="wait"`` (default 30).
+    :param wait_timeout: give up waiting after this many seconds (default 24 hours).
     """
 
     hook_class: ClassVar[type[JobLogsHook]]
@@ -42,6 +56,9 @@ class JobLogOperator(BaseOperator):
         compression: str | None = None,
         max_xcom_bytes: int = DEFAULT_MAX_XCOM_BYTES,
         overwrite: bool = False,
+        if_unfinished: str = "fail",
+        wait_interval: float = 30.0,
+        wait_timeout: float = 24 * 3600.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -51,7 +68,10 @@ class JobLogOperator(BaseOperator):
         self.log_format = log_format
         self.compression = compression
         self.max_xcom_bytes = max_xcom_bytes
-        self.overwrite = overwrite
+        self.overwrite = require_bool(overwrite, "overwrite")
+        self.if_unfinished = one_of(if_unfinished, "if_unfinished", IF_UNFINISHED)
+        self.wait_interval = as_number(wait_interval, "wait_interval")
+        self.wait_timeout = as_number(wait_timeout, "wait_timeout")
 
     # -- subclasses -------------------------------------------------------------------------------------
     def job_ref(self) -> dict[str, Any]:
@@ -65,11 +85,27 @@ class JobLogOperator(BaseOperator):
     def log_chunks(self, hook: Any, job_ref: dict[str, Any]) -> Iterable[LogChunk]:
         raise NotImplementedError
 
+    def status_ref(self, job_ref: dict[str, Any]) -> dict[str, Any] | None:
+        """The reference the hook's ``job_status_from_ref`` takes for this archive's job (None: the archive
+        is not of one job, e.g. a history of records, and has no "unfinished")."""
+        return job_ref
+
+    @property
+    def follows_to_end(self) -> bool:
+        """Whether :meth:`log_chunks` itself reads until the job has ended (then no check is needed first)."""
+        return False
+
     # -- shared -----------------------------------------------------------------------------------------
     def execute(self, context: Any) -> dict[str, Any]:
         ref = self.job_ref()
+        if isinstance(self.destination, str) and self.destination:
+            destination_url(self.destination)  # a bad destination fails before any request
         hook = self.hook_class(conn_id=self.conn_id)
         with hook:
+            status_ref = self.status_ref(ref)
+            status = None
+            if status_ref is not None and not self.follows_to_end:
+                status = self._status_before_archiving(hook, status_ref)
             manifest = archive_chunks(
                 self.log_chunks(hook, ref),
                 destination=self.destination or None,
@@ -81,6 +117,14 @@ class JobLogOperator(BaseOperator):
                 job=ref,
                 service=self.service_name,
             )
+            if status_ref is not None and self.follows_to_end:
+                status = hook.job_status_from_ref(status_ref)
+        if status is not None:
+            manifest["job_status"] = {
+                "raw_status": status.raw_status,
+                "state": status.state.value,
+                "finished": status.state.is_terminal,
+            }
         where = manifest["uri"] or "XCom"
         self.log.info(
             "Archived %s log: %d bytes, %d lines, sha256 %s -> %s%s",
@@ -92,3 +136,33 @@ class JobLogOperator(BaseOperator):
             " (truncated to max_xcom_bytes)" if manifest.get("truncated") else "",
         )
         return manifest
+
+    def _status_before_archiving(self, hook: Any, status_ref: dict[str, Any]) -> JobStatus:
+        status: JobStatus = hook.job_status_from_ref(status_ref)
+        if status.state.is_terminal:
+            return status
+        what = (
+            f"{status.service} job {status.job_id} has not finished: its status is {status.raw_status!r} "
+            f"({status.state.value.replace('_', ' ')})"
+        )
+        if self.if_unfinished == "fail":
+            raise JobNotFinishedError(
+                f"{what}; an archive now would hold only part of its log. Archive after the job has ended (after "
+                "its sensor), or set if_unfinished='wait' to wait for the end or 'warn' to archive the partial log"
+            )
+        if self.if_unfinished == "warn":
+            self.log.warning("%s; archiving the log written so far (partial: see job_status in the manifest)", what)
+            return status
+        self.log.info("%s; waiting for it to end (a check every %gs)", what, self.wait_interval)
+        deadline = time.monotonic() + self.wait_timeout
+        while not status.state.is_terminal:
+            if time.monotonic() + self.wait_interval > deadline:
+                raise JobNotFinishedError(
+                    f"{status.service} job {status.job_id} is still {status.raw_status!r} "
+                    f"({status.state.value.replace('_', ' ')}) after wait_timeout={self.wait_timeout:g}s; "
+                    "nothing was archived"
+                )
+            time.sleep(self.wait_interval)
+            status = hook.job_status_from_ref(status_ref)
+        self.log.info("%s job %s ended with %r; archiving its log", status.service, status.job_id, status.raw_status)
+        return status

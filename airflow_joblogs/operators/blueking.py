@@ -27,7 +27,7 @@ class BlueKingJobLogOperator(JobLogOperator):
     :param bk_job_conn_id: connection of type ``bk_job`` (default ``bk_job_default``).
 
     Plus the archive options of :class:`~airflow_joblogs.operators.base.JobLogOperator`: ``destination``,
-    ``log_format``, ``compression``, ``max_xcom_bytes``, ``overwrite``.
+    ``log_format``, ``compression``, ``max_xcom_bytes``, ``overwrite``, ``if_unfinished``.
     """
 
     template_fields = ("job_instance_id", "bk_biz_id", "bk_scope_type", "bk_scope_id", "conn_id", "destination")

@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from airflow_joblogs.exceptions import InvalidParameterError
-from airflow_joblogs.hooks.base import as_float
 from airflow_joblogs.hooks.codearts import CodeArtsBuildHook, build_ref
 from airflow_joblogs.models import LogChunk
 from airflow_joblogs.operators.base import JobLogOperator
+from airflow_joblogs.validation import as_number, require_bool
 
 
 class CodeArtsBuildLogOperator(JobLogOperator):
@@ -30,7 +29,7 @@ class CodeArtsBuildLogOperator(JobLogOperator):
     :param codearts_build_conn_id: connection of type ``codearts_build`` (default ``codearts_build_default``).
 
     Plus the archive options of :class:`~airflow_joblogs.operators.base.JobLogOperator`: ``destination``,
-    ``log_format``, ``compression``, ``max_xcom_bytes``, ``overwrite``.
+    ``log_format``, ``compression``, ``max_xcom_bytes``, ``overwrite``, ``if_unfinished``.
     """
 
     template_fields = ("job_id", "build_no", "step_id", "conn_id", "destination")
@@ -50,17 +49,22 @@ class CodeArtsBuildLogOperator(JobLogOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(conn_id=kwargs.pop("conn_id", None) or codearts_build_conn_id, **kwargs)
-        if not isinstance(follow, bool):
-            raise InvalidParameterError("follow", f"{follow!r} must be True or False")
         self.job_id = job_id
         self.build_no = build_no
         self.step_id = step_id
-        self.follow = follow
-        self.follow_interval = as_float(follow_interval, "follow_interval", 10.0)
-        self.follow_timeout = as_float(follow_timeout, "follow_timeout", 24 * 3600.0)
+        self.follow = require_bool(follow, "follow")
+        self.follow_interval = as_number(follow_interval, "follow_interval")
+        self.follow_timeout = as_number(follow_timeout, "follow_timeout")
 
     def job_ref(self) -> dict[str, Any]:
         return build_ref(self.job_id, self.build_no, self.step_id)
+
+    def status_ref(self, job_ref: dict[str, Any]) -> dict[str, Any]:
+        return {"job_id": job_ref["job_id"], "build_no": job_ref["build_no"]}  # the build's, also for one action
+
+    @property
+    def follows_to_end(self) -> bool:
+        return self.follow
 
     def archive_name(self, job_ref: dict[str, Any]) -> str:
         name = f"codearts-{job_ref['job_id']}-{job_ref['build_no']}"

@@ -6,10 +6,10 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from airflow_joblogs._imports import LazyClass
-from airflow_joblogs.exceptions import InvalidParameterError
 from airflow_joblogs.hooks.mgn_model import DEFAULT_CONN_ID, job_ref, require_amazon_provider, validate_max_results
 from airflow_joblogs.models import LogChunk
 from airflow_joblogs.operators.base import JobLogOperator
+from airflow_joblogs.validation import require_bool
 
 if TYPE_CHECKING:
     from airflow_joblogs.hooks.mgn import MgnHook
@@ -37,7 +37,7 @@ class MgnJobLogOperator(JobLogOperator):
     :param aws_conn_id: the ``aws`` connection (default ``aws_default``).
 
     Plus the archive options of :class:`~airflow_joblogs.operators.base.JobLogOperator`: ``destination``,
-    ``log_format``, ``compression``, ``max_xcom_bytes``, ``overwrite``.
+    ``log_format``, ``compression``, ``max_xcom_bytes``, ``overwrite``, ``if_unfinished``.
     """
 
     template_fields = ("job_id", "account_id", "conn_id", "destination")
@@ -57,17 +57,18 @@ class MgnJobLogOperator(JobLogOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(conn_id=kwargs.pop("conn_id", None) or aws_conn_id or DEFAULT_CONN_ID, **kwargs)
-        if not isinstance(group_by_server, bool):
-            raise InvalidParameterError("group_by_server", f"{group_by_server!r} is not a boolean", "True, False")
+        self.group_by_server = require_bool(group_by_server, "group_by_server")
         self.job_id = job_id
         self.account_id = account_id
-        self.group_by_server = group_by_server
         self.max_results = validate_max_results(max_results)
 
     def job_ref(self) -> dict[str, Any]:
         ref = job_ref(self.job_id, self.account_id)
         ref.pop("require_post_launch_success")
         return ref
+
+    def status_ref(self, job_ref: dict[str, Any]) -> dict[str, Any]:
+        return {**job_ref, "require_post_launch_success": False}
 
     def archive_name(self, job_ref: dict[str, Any]) -> str:
         return f"mgn-{job_ref['job_id']}"

@@ -35,7 +35,7 @@ class QingCloudClusterJobsOperator(JobLogOperator):
     :param qingcloud_conn_id: connection of type ``qingcloud`` (default ``qingcloud_default``).
 
     Plus the archive options of :class:`~airflow_joblogs.operators.base.JobLogOperator`: ``destination``,
-    ``log_format``, ``compression``, ``max_xcom_bytes``, ``overwrite``.
+    ``log_format``, ``compression``, ``max_xcom_bytes``, ``overwrite``, ``if_unfinished``.
     """
 
     template_fields = ("app", "cluster", "job_ids", "status", "zone", "conn_id", "destination")
@@ -66,6 +66,13 @@ class QingCloudClusterJobsOperator(JobLogOperator):
     def job_ref(self) -> dict[str, Any]:
         jobs = validate_job_ids(self.job_ids, "job_ids")  # errors name this operator's parameter
         return cluster_jobs_query(self.app, self.cluster, jobs, self.status, self.zone)
+
+    def status_ref(self, job_ref: dict[str, Any]) -> dict[str, Any] | None:
+        """With ``job_ids``, those jobs (the export is unfinished while one of them is); else None: an
+        application's or cluster's job history has no end to wait for."""
+        if not job_ref.get("jobs"):
+            return None
+        return {key: job_ref[key] for key in ("jobs", "app", "cluster", "zone") if key in job_ref}
 
     def archive_name(self, job_ref: dict[str, Any]) -> str:
         scope = job_ref.get("app") or job_ref.get("cluster")
