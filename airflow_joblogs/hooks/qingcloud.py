@@ -313,7 +313,7 @@ def decode_response(response: httpx.Response) -> dict[str, Any]:
     if numeric == 1300:
         raise AuthenticationError(
             f"{message}: the request's time_stamp was rejected as expired, so this machine's clock is probably "
-            "off (QingCloud accepts about a minute of difference from UTC); synchronize it (NTP) and retry",
+            "off (QingCloud refuses a time_stamp more than 60 seconds old); synchronize it (NTP) and retry",
             **kwargs,
         )
     if numeric == 1200:
