@@ -142,6 +142,14 @@ def test_sdk_paging_default_limit_offsets_and_the_end(conn):
 
 
 def test_the_sdk_and_the_hook_read_the_same_records(qc, conn):
+    live = {"app": APP_ID, "jobs": ["j-addnodes01", "j-resize0001"]}
+    deadline = time.monotonic() + 10
+    while {j["status"] for j in conn.send_request("DescribeClusterJobs", dict(live))["job_set"]} - {
+        "failed",
+        "successful",
+    }:
+        assert time.monotonic() < deadline, "the live jobs never finished"
+        time.sleep(0.02)
     hook_page = QingCloudHook().describe_cluster_jobs(app=APP_ID, status=["successful"], limit=100)
     sdk_page = conn.send_request("DescribeClusterJobs", {"app": APP_ID, "status": ["successful"], "limit": 100})
     assert sdk_page == hook_page
