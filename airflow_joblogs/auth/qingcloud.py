@@ -1,7 +1,7 @@
 """QingCloud API signature version 1: HMAC-SHA256 over the sorted, percent-encoded query string.
 
 Every request carries ``access_key_id``, ``signature_method=HmacSHA256``, ``signature_version=1``,
-``version=1`` and a UTC ``time_stamp``; the server rejects a time stamp more than about a minute off
+``version=1`` and a UTC ``time_stamp``; the server rejects a time stamp more than 60 seconds off
 (ret_code 1300). The string to sign is ``GET\\n<path>\\n<canonical query>``; the base64 signature is
 appended, URL-encoded, as the last parameter. :class:`QingCloudSignatureV1` signs in httpx's auth flow,
 which runs once per attempt, so a retried request gets a fresh time stamp and signature.

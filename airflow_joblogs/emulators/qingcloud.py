@@ -303,7 +303,8 @@ class QingCloudEmulator:
             return self.describe_cluster_jobs(params, request)
         if action == "DescribeJobs":
             return self.describe_jobs(params)
-        return self.fail(1100, f"ParameterError, action [{action}] is not supported")
+        # the error code table's 1101: a request for an action that does not exist
+        return self.fail(1101, f"ActionNotFound, action [{action}] is not supported")
 
     @staticmethod
     def _lists(params: dict[str, str], name: str) -> list[str]:

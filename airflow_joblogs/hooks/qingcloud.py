@@ -65,8 +65,11 @@ DEFAULT_LIMIT = 20
 #: the seed documents ``verbose`` as "currently only 0"
 VERBOSE_VALUES = (0,)
 
+#: the ret_codes of QingCloud's error code table that a read can meet (yunify/qingcloud-docs,
+#: content/development_docs/api/error_code.md)
 RET_CODES = {
     1100: "malformed message or parameter",
+    1101: "no such action (request method error)",
     1200: "authentication failed",
     1300: "message expired",
     1400: "permission denied",
@@ -75,9 +78,13 @@ RET_CODES = {
     2500: "quota exceeded",
     5000: "internal error",
     5100: "server busy",
+    5200: "insufficient resources",
+    5300: "service being updated",
 }
-#: retried with backoff, as the official SDK does for 5000/5100; 2500 includes the request-rate quota
-RETRYABLE_RET_CODES = frozenset({2500, 5000, 5100})
+#: retried with backoff: 5000 and 5100 as the official SDK retries them, 5300 (service being updated) because the
+#: error code table says to try again later, and 2500 because the table counts too many API requests in a short
+#: time as a quota excess (the SDK does not retry 2500; the attempts stay bounded)
+RETRYABLE_RET_CODES = frozenset({2500, 5000, 5100, 5300})
 
 #: public zones look like pek3, pek3a, sh1a, gd2, ap2a; private clouds follow the same pattern
 _ZONE = re.compile(r"^[a-z]{2,10}[0-9]{1,3}[a-z]{0,2}$")
@@ -269,8 +276,8 @@ def _request_id(response: httpx.Response) -> str | None:
 def decode_response(response: httpx.Response) -> dict[str, Any]:
     """Return the body when ``ret_code`` is 0; otherwise raise the matching exception.
 
-    QingCloud answers errors with HTTP 200 and ``{"ret_code": N, "message": ...}``: 2500, 5000 and 5100
-    are transient (retried with backoff); 1100, 1200, 1300, 1400, 2100 and the rest fail at once.
+    QingCloud answers errors with HTTP 200 and ``{"ret_code": N, "message": ...}``: 2500, 5000, 5100 and 5300
+    are transient (retried with backoff); 1100, 1101, 1200, 1300, 1400, 2100 and the rest fail at once.
     """
     request_id = _request_id(response)
     if response.status_code != 200:
@@ -301,7 +308,7 @@ def decode_response(response: httpx.Response) -> dict[str, Any]:
     if numeric == 1300:
         raise AuthenticationError(
             f"{message}: the request's time_stamp was rejected as expired, so this machine's clock is probably "
-            "off (QingCloud accepts about a minute of difference from UTC); synchronize it (NTP) and retry",
+            "off (QingCloud refuses a time_stamp more than 60 seconds old); synchronize it (NTP) and retry",
             **kwargs,
         )
     if numeric == 1200:
@@ -310,7 +317,7 @@ def decode_response(response: httpx.Response) -> dict[str, Any]:
         raise PermissionDeniedError(message, **kwargs)
     if numeric == 2100:
         raise NotFoundError(message, **kwargs)
-    if numeric == 1100:
+    if numeric in (1100, 1101):
         raise RemoteValidationError(message, **kwargs)
     raise JobLogsError(message, **kwargs)
 
