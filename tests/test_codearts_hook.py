@@ -445,3 +445,23 @@ def test_async_follow_matches_the_source(cb):
             await ahook.aclose()
 
     assert asyncio.run(collect()).encode() == full_log(cb, WEB_JOB, 7)
+
+
+# -- gateway answers ------------------------------------------------------------------------------------------
+def test_test_connection_fails_when_the_host_does_not_serve_the_api(cb, monkeypatch):
+    # a host with a wrong path prefix: the gateway's "no such API" (APIGW.0101) is not "credentials accepted"
+    conn = dict(cb.connections()["codearts_build_default"], host=cb.url + "/codearts")
+    use_connection(monkeypatch, "cb_wrong_prefix", conn)
+    ok, message = hook("cb_wrong_prefix").test_connection()
+    assert not ok
+    assert "does not serve the CodeArts Build API" in message and "APIGW.0101" in message
+
+
+def test_a_throttled_request_reports_the_gateway_code_and_request_id(cb):
+    cb.app.faults.update(script=["throttle"] * 3, retry_after=0.01)
+    with pytest.raises(TransientError) as info:
+        hook(retry_policy=RetryPolicy(max_attempts=2, initial_backoff=0.01, max_backoff=0.02)).get_build_info(
+            WEB_JOB, 7
+        )
+    assert info.value.status_code == 429 and info.value.code == "APIGW.0308"
+    assert "throttling threshold" in info.value.message and info.value.request_id

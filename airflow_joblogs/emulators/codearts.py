@@ -418,6 +418,12 @@ class CodeArtsEmulator:
     def error(self, status: int, code: str, message: str) -> Response:
         return JSONResponse({"error_code": code, "error_msg": message}, status_code=status, headers=self._headers())
 
+    def gateway_error(self, status: int, code: str, message: str) -> Response:
+        """An API gateway answer: ``error_code``, ``error_msg`` and ``request_id`` (also ``X-Request-Id``)."""
+        headers = self._headers()
+        body = {"error_code": code, "error_msg": message, "request_id": headers["X-Request-Id"]}
+        return JSONResponse(body, status_code=status, headers=headers)
+
     def fail_in_body(self, code: str, message: str) -> Response:
         """The 200 answer that still failed (``status: fail``)."""
         return JSONResponse(
@@ -438,7 +444,7 @@ class CodeArtsEmulator:
             if code == "APIGW.0307"
             else f"Incorrect IAM authentication information: {message}"
         )
-        return self.error(401, code, text)
+        return self.gateway_error(401, code, text)
 
     async def authenticate(self, request: Request) -> Response | None:
         token = request.headers.get("X-Auth-Token")
@@ -458,7 +464,7 @@ class CodeArtsEmulator:
             return self._gateway_denied("verify authorization header fail, the algorithm must be " + ALGORITHM)
         keys = {ACCESS_KEY: (SECRET_KEY, None), TEMP_ACCESS_KEY: (TEMP_SECRET_KEY, SECURITY_TOKEN)}
         if match["ak"] not in keys:
-            return self._gateway_denied(f"ak {match['ak']} not exist")
+            return self._gateway_denied(f"Get secretKey failed,ak:{match['ak']},err:ak not exist")
         secret, security_token = keys[match["ak"]]
         if security_token is not None and request.headers.get("X-Security-Token") != security_token:
             return self._gateway_denied("verify security token fail")
@@ -569,11 +575,12 @@ class CodeArtsEmulator:
         return build_view(build, self.clock.elapsed((build.job_id, build.build_no)))
 
     def _paging(
-        self, params: dict[str, str], with_size: bool
+        self, params: dict[str, str], with_size: bool, offsets_optional: bool = False
     ) -> tuple[tuple[int, int, str, int] | None, Response | None]:
+        default = "0" if offsets_optional else ""
         try:
-            start = int(params.get("start_offset", ""))
-            end = int(params.get("end_offset", ""))
+            start = int(params.get("start_offset", default))
+            end = int(params.get("end_offset", default))
             size = int(params.get("size", "1000")) if with_size else 1000
         except ValueError:
             return None, self.error(
@@ -587,7 +594,15 @@ class CodeArtsEmulator:
         return (start, end, sort, size), None
 
     # -- handlers ------------------------------------------------------------------------------------------------
-    async def _serve_log(self, request: Request, job_id: Any, build_no: Any, step_id: Any, with_size: bool) -> Response:
+    async def _serve_log(
+        self,
+        request: Request,
+        job_id: Any,
+        build_no: Any,
+        step_id: Any,
+        with_size: bool,
+        offsets_optional: bool = False,
+    ) -> Response:
         denied = await self.authenticate(request)
         if denied:
             return denied
@@ -595,7 +610,7 @@ class CodeArtsEmulator:
         if error:
             return error
         assert build is not None
-        paging, error = self._paging(dict(request.query_params), with_size)
+        paging, error = self._paging(dict(request.query_params), with_size, offsets_optional)
         if error:
             return error
         assert paging is not None
@@ -631,7 +646,8 @@ class CodeArtsEmulator:
 
     async def real_time_log(self, request: Request) -> Response:
         p = request.path_params
-        return await self._serve_log(request, p["job_id"], p["build_no"], None, with_size=True)
+        # the only log endpoint whose offsets are optional (absent: from the start to the end)
+        return await self._serve_log(request, p["job_id"], p["build_no"], None, with_size=True, offsets_optional=True)
 
     async def step_log_endpoint(self, request: Request) -> Response:
         q = request.query_params
@@ -751,7 +767,14 @@ class CodeArtsEmulator:
         return self.ok({"build_stages": stages})
 
     async def unknown(self, request: Request) -> Response:
-        return self.error(404, "CB.00060214", f"The URL {request.url.path} is incorrect.")
+        """No API is registered for this method and path: the gateway answers before any authentication."""
+        known_path = any(route.path_regex.match(request.url.path) for route in self._api_routes)
+        message = (
+            "The API does not exist."  # the path exists, the method does not
+            if known_path
+            else "The API does not exist or has not been published in the environment."
+        )
+        return self.gateway_error(404, "APIGW.0101", message)
 
     async def control(self, request: Request) -> Response:
         if request.method == "POST":
@@ -797,9 +820,9 @@ class CodeArtsEmulator:
             },
         }
 
-    def app(self) -> EmulatorApp:
-        routes = [
-            Route("/_emulator/codearts", self.control, methods=["GET", "POST"]),
+    @cached_property
+    def _api_routes(self) -> list[Route]:
+        return [
             Route("/v3/auth/tokens", self.iam_tokens, methods=["POST"]),
             Route("/v1/log/{job_id}/{build_no}/real-time-log", self.real_time_log, methods=["GET"]),
             Route("/v1/log/task/step", self.step_log_endpoint, methods=["GET"]),
@@ -809,7 +832,13 @@ class CodeArtsEmulator:
             Route("/v1/record/{job_id}/{build_no}/build-info-record", self.build_info_record, methods=["GET"]),
             Route("/v1/record/{job_id}/{build_no}/record-info", self.record_info, methods=["GET"]),
             Route("/v1/record/{record_id}/full-stages", self.full_stages, methods=["GET"]),
-            Route("/{path:path}", self.unknown, methods=["GET", "POST", "PUT", "DELETE"]),
+        ]
+
+    def app(self) -> EmulatorApp:
+        routes = [
+            Route("/_emulator/codearts", self.control, methods=["GET", "POST"]),
+            *self._api_routes,
+            Route("/{path:path}", self.unknown, methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]),
         ]
         return build_app(
             "codearts",
@@ -822,6 +851,7 @@ class CodeArtsEmulator:
                 {
                     "error_code": "APIGW.0308",
                     "error_msg": "The throttling threshold has been reached: policy user over ratelimit, limit:100, time:1 minute",
+                    "request_id": uuid.uuid4().hex,
                 },
             ),
             connections=self.connections,

@@ -99,6 +99,8 @@ FAILED_STAGE_STATUSES = ("FAILURE", "FAILED", "ERROR", "TIMEOUT")
 
 _TRANSIENT_CODES = frozenset({"CB.00060211", "CB.00060100"})  # requests too frequent; service busy
 _NOT_FOUND_CODES = frozenset({"CB.00060201", "CB.00060214"})  # bad job id; bad URL
+#: the service's answers about a build task it does not have (as opposed to "no such API")
+_NO_SUCH_BUILD_CODES = frozenset({"CB.00060201"})
 _JOB_ID = re.compile(r"^[a-z0-9]{32}$")
 _PROJECT_ID = re.compile(r"^[A-Za-z0-9]{32}$")
 _DIGITS = re.compile(r"^\s*[0-9]+\s*$")
@@ -193,6 +195,18 @@ def _error_fields(error: Any) -> tuple[Any, str]:
     return None, str(error or "")
 
 
+def _gateway_error(response: httpx.Response, request_id: str | None) -> tuple[Any, str, str | None]:
+    """(code, message, request id) of an API gateway error body, when there is one."""
+    try:
+        body = response.json() if response.content else None
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        return None, "", request_id
+    code, message = _error_fields(body)
+    return code, message, request_id or (str(body["request_id"]) if body.get("request_id") else None)
+
+
 def decode_result(response: httpx.Response) -> Any:
     """The ``result`` of a CodeArts answer, or the mapped exception.
 
@@ -203,9 +217,12 @@ def decode_result(response: httpx.Response) -> Any:
     request_id = response.headers.get("X-Request-Id")
     status = response.status_code
     if status == 429 or (status >= 500 and not response.content):
+        # the gateway's own answers carry the request id in the body: {"error_code", "error_msg", "request_id"}
+        code, message, request_id = _gateway_error(response, request_id)
         raise TransientError(
-            "throttled by the API gateway" if status == 429 else f"HTTP {status}",
+            message or ("throttled by the API gateway" if status == 429 else f"HTTP {status}"),
             service=SERVICE,
+            code=code,
             status_code=status,
             request_id=request_id,
             retry_after=retry_after_seconds(response),
@@ -215,6 +232,8 @@ def decode_result(response: httpx.Response) -> Any:
         raise TransientError(
             "response is not a JSON object", service=SERVICE, status_code=status, request_id=request_id
         )
+    if not request_id and body.get("request_id"):
+        request_id = str(body["request_id"])
     if status >= 400 or body.get("status") == "fail":
         code, message = (
             _error_fields(body) if "error_code" in body or "error_msg" in body else _error_fields(body.get("error"))
@@ -739,10 +758,21 @@ class CodeArtsBuildHook(JobLogsHook):
         return units
 
     def connection_check_program(self) -> Program:
-        # A build that cannot exist: "not found" proves the credentials were accepted.
+        # A build that cannot exist: the service's own "no such build task" proves the credentials were
+        # accepted. A "no such API" (the gateway's APIGW.0101, the service's CB.00060214) does not: the
+        # gateway answers it before checking credentials, so the host is not a CodeArts Build endpoint.
         try:
             yield Call(self._build_info_request({"job_id": "0" * 32, "build_no": 1}), decode_result)
-        except (NotFoundError, RemoteValidationError, PermissionDeniedError):
+        except NotFoundError as exc:
+            if exc.code not in _NO_SUCH_BUILD_CODES:
+                raise NotFoundError(
+                    f"the endpoint does not serve the CodeArts Build API ({exc.message}); check the host or region",
+                    service=SERVICE,
+                    code=exc.code,
+                    status_code=exc.status_code,
+                    request_id=exc.request_id,
+                ) from None
+        except (RemoteValidationError, PermissionDeniedError):
             pass
         return "Connected to CodeArts Build; credentials accepted."
 
