@@ -92,7 +92,7 @@ def test_pages_follow_next_tokens_to_the_whole_log(mgn):
 def test_jobs_are_listed_newest_first_and_filtered_by_id(mgn):
     listed = post(mgn, "DescribeJobs", {}).json()["items"]
     times = [job["creationDateTime"] for job in listed]
-    assert times == sorted(times, reverse=True) and len(listed) == 6
+    assert times == sorted(times, reverse=True) and len(listed) == 9
     only = post(mgn, "DescribeJobs", {"filters": {"jobIDs": [CUTOVER_JOB, "mgnjob-0000000000000000z"]}}).json()
     assert [job["jobID"] for job in only["items"]] == [CUTOVER_JOB]
 

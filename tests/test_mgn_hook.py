@@ -14,14 +14,20 @@ pytest.importorskip("airflow.providers.amazon.aws.hooks.base_aws", reason="needs
 from airflow_joblogs.emulators.mgn import (
     ACCESS_KEY_ID,
     CANCELLED_JOB,
+    CLEANUP_ERROR,
+    CLEANUP_FAIL_JOB,
     CONVERSION_ERROR,
     CUTOVER_JOB,
     FAILED_JOB,
+    LAST_ATTEMPT_JOB,
     MEMBER_ACCOUNT_ID,
+    RETRIED_JOB,
     SECRET_ACCESS_KEY,
     SMOKE_TEST_ERROR,
+    SNAPSHOT_ERROR,
     TERMINATE_JOB,
     TEST_LAUNCH_JOB,
+    TRANSIENT_CONVERSION_ERROR,
     WAVE_JOB,
 )
 from airflow_joblogs.exceptions import (
@@ -123,6 +129,40 @@ def test_failed_server_names_source_server_and_raw_error(mgn, mgn_log):
     assert tail[-1].endswith(
         "LAUNCH_FAILED  s-5e7a100000000000c  Launch failed: conversion did not succeed after 3 attempts"
     )
+
+
+def test_a_failed_attempt_that_mgn_retried_is_not_a_failure(mgn, mgn_log):
+    hook = MgnHook()
+    status = wait_completed(hook, RETRIED_JOB)
+    log = [item["event"] for item in mgn_log(RETRIED_JOB)]
+    assert "CONVERSION_FAIL" in log, "the log does report the failed attempt"
+    assert status.raw_status == "COMPLETED" and status.state is JobState.SUCCESS and status.failures == ()
+    assert status.detail["retried_failures"] == 1
+    assert status.message == "job status COMPLETED; servers: 2 LAUNCHED; 1 failed attempt retried"
+    assert hook.failed_units(job_ref(RETRIED_JOB), status) == []
+    rendered = [render_item(item) for item in hook.describe_job_log_items(RETRIED_JOB)]
+    assert any(TRANSIENT_CONVERSION_ERROR in line for line in rendered), "the archive still shows the failed attempt"
+
+
+def test_a_step_that_fails_its_last_attempt_fails_the_job_though_the_server_launched(mgn, mgn_log):
+    hook = MgnHook()
+    status = wait_completed(hook, LAST_ATTEMPT_JOB)
+    assert status.raw_status == "FAILED" and status.detail["launch_status_counts"] == {"LAUNCHED": 2}
+    [unit] = status.failures
+    assert unit.name == "source server s-5e7a1000000000033"
+    attempt = " (attempt 3/3)" if "attemptCount" in mgn_log.fields else ""
+    assert unit.reason == f"SNAPSHOT_FAIL{attempt}: {SNAPSHOT_ERROR}", "the two retried attempts are not listed"
+    assert status.detail["retried_failures"] == 2
+
+
+def test_cleanup_that_fails_every_attempt_fails_the_termination_and_a_retried_one_does_not(mgn, mgn_log):
+    hook = MgnHook()
+    status = wait_completed(hook, CLEANUP_FAIL_JOB)
+    assert status.raw_status == "FAILED" and status.detail["retried_failures"] == 3
+    [unit] = status.failures  # s-5e7a100000000003d failed once, then was terminated: not named
+    attempt = " (attempt 3/3)" if "attemptCount" in mgn_log.fields else ""
+    assert unit.name == "source server s-5e7a100000000003e"
+    assert unit.reason == f"launchStatus FAILED (expected TERMINATED); CLEANUP_FAIL{attempt}: {CLEANUP_ERROR}"
 
 
 def test_cancelled_job_is_a_failure_naming_the_cancellation(mgn):
@@ -394,8 +434,22 @@ def item(event: str, server_id: str | None = "s-00000000000000001", **data) -> d
         (launch_job(server("LAUNCHED", ("IN_PROGRESS", True))), [], True, "POST_LAUNCH_IN_PROGRESS"),
         (launch_job(server("LAUNCHED")), [], True, "POST_LAUNCH_IN_PROGRESS"),  # actions not reported yet
         (launch_job(server("FAILED")), [], True, "FAILED"),
+        # retries, judged by the order of the log (as with a botocore whose model lacks attemptCount)
+        (launch_job(server()), [item("CONVERSION_FAIL"), item("CONVERSION_START"), item("CONVERSION_END")], False,
+         "COMPLETED"),
+        (launch_job(server()), [item("LAUNCH_FAILED"), item("LAUNCH_START")], False, "COMPLETED"),
+        (launch_job(server()), [item("SNAPSHOT_FAIL"), item("CONVERSION_START")], False, "FAILED"),  # another step
+        (launch_job(server()), [item("SNAPSHOT_FAIL"), item("SNAPSHOT_START", "s-00000000000000002")], False,
+         "FAILED"),  # another server
+        (launch_job(server()), [item("CLEANUP_FAIL"), item("CLEANUP_START"), item("CLEANUP_FAIL")], False, "FAILED"),
+        # ... and by the attempt counts
+        (launch_job(server()), [item("SNAPSHOT_FAIL", attemptCount=3, maxAttemptsCount=3), item("SNAPSHOT_START")],
+         False, "FAILED"),  # the last attempt: nothing after it is a retry
+        (launch_job(server()), [item("SNAPSHOT_FAIL", attemptCount=2, maxAttemptsCount=3),
+                                item("SNAPSHOT_START", attemptCount=3, maxAttemptsCount=3)], False, "COMPLETED"),
+        (launch_job(server()), [item("JOB_CANCEL", None), item("JOB_END", None)], False, "FAILED"),
     ],
-)
+)  # fmt: skip
 def test_success_rules(job, items, require, expected):
     from airflow_joblogs.hooks.mgn import evaluate_job
 

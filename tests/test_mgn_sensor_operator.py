@@ -19,6 +19,7 @@ from airflow_joblogs.emulators.mgn import (
     CONVERSION_ERROR,
     CUTOVER_JOB,
     FAILED_JOB,
+    RETRIED_JOB,
     SECRET_ACCESS_KEY,
     TEST_LAUNCH_JOB,
     WAVE_JOB,
@@ -69,6 +70,10 @@ def test_poke_waits_then_succeeds(mgn):
     op = sensor(CUTOVER_JOB)
     assert op.poke({}) is False  # pending at first
     assert poke_until_done(op)
+
+
+def test_a_cutover_whose_conversion_mgn_retried_passes_the_gate(mgn):
+    assert poke_until_done(sensor(RETRIED_JOB))
 
 
 def test_failure_lists_failed_servers_with_raw_error_and_last_events(mgn):

@@ -12,6 +12,12 @@ mgnjob-failedlaunch00001   LAUNCH    START_CUTOVER the 2nd of 3 servers fails co
 mgnjob-testlaunch0000001   LAUNCH    START_TEST    2 servers launched; the 1st server's post-launch action FAILED
 mgnjob-terminate00000001   TERMINATE TERMINATE     2 test instances terminated
 mgnjob-cancelled00000001   LAUNCH    START_CUTOVER cancelled mid-way (JOB_CANCEL); no server launched
+mgnjob-retriedconv000001   LAUNCH    START_CUTOVER the 2nd of 2 servers fails conversion once (attempt 1/3), the 2nd
+                                                   attempt succeeds; both servers launched
+mgnjob-lastattempt000001   LAUNCH    START_CUTOVER the 1st of 2 servers fails its snapshot on all 3 attempts, then
+                                                   USING_PREVIOUS_SNAPSHOT; converted and launched all the same
+mgnjob-cleanupfail000001   TERMINATE TERMINATE     the 1st of 2 servers fails cleanup once and is terminated on the
+                                                   2nd attempt; the 2nd fails all 3 attempts (launchStatus FAILED)
 mgnjob-wave0000000000001   LAUNCH    START_TEST    ``wave_servers`` servers (default 40): hundreds of events,
                                                    many pages
 ========================== ========= ============= ===========================================================
@@ -60,10 +66,17 @@ TEST_LAUNCH_JOB = "mgnjob-testlaunch0000001"
 TERMINATE_JOB = "mgnjob-terminate00000001"
 CANCELLED_JOB = "mgnjob-cancelled00000001"
 WAVE_JOB = "mgnjob-wave0000000000001"
+RETRIED_JOB = "mgnjob-retriedconv000001"
+LAST_ATTEMPT_JOB = "mgnjob-lastattempt000001"
+CLEANUP_FAIL_JOB = "mgnjob-cleanupfail000001"
 
 _EPOCH = datetime(2026, 11, 22, 10, 0, 0, tzinfo=timezone.utc)
 _JOB_ID = re.compile(r"^mgnjob-[0-9a-zA-Z]{17}$")
 _ACCOUNT = re.compile(r"^[0-9]{12}$")
+#: the model's ISO8601DatetimeString
+_ISO8601 = re.compile(
+    r"[1-9][0-9]*-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([0-1][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]+)?Z"
+)
 _SIGV4 = re.compile(
     r"^AWS4-HMAC-SHA256 Credential=(?P<key>[^/\s]+)/(?P<date>\d{8})/(?P<region>[^/\s]+)/(?P<service>[^/\s]+)/aws4_request,"
     r"\s*SignedHeaders=[^,\s]+,\s*Signature=[0-9a-f]{64}$"
@@ -78,6 +91,11 @@ CONVERSION_ERROR = (
     + "Check the source server's boot configuration and retry the launch."
 )
 LAUNCH_ERROR = "Launch failed: conversion did not succeed after 3 attempts"
+TRANSIENT_CONVERSION_ERROR = "Conversion failed: the conversion server i-0c0e700000000002a stopped responding"
+SNAPSHOT_ERROR = (
+    "Snapshot failed: CreateSnapshot on vol-0d1e2f3a4b5c6d7e8 was throttled (SnapshotCreationPerVolumeRateExceeded)"
+)
+CLEANUP_ERROR = "Cleanup failed: TerminateInstances was denied (UnauthorizedOperation) for the launched instance"
 SMOKE_TEST_ERROR = "Step 'runShellScript' exited with code 1: smoke test GET /health returned 503"
 
 
@@ -92,11 +110,23 @@ class Action:
     must_succeed: bool = True
 
 
+#: the error each step's failed attempts report
+STEP_ERRORS = {"SNAPSHOT": SNAPSHOT_ERROR, "CONVERSION": CONVERSION_ERROR, "CLEANUP": CLEANUP_ERROR}
+
+
 @dataclass
 class Server:
     number: int
-    fails_conversion: bool = False
+    fails_conversion: bool = False  # every conversion attempt fails (the same as failures={"CONVERSION": 3})
     post_launch: tuple[Action, ...] = ()
+    #: per step (SNAPSHOT, CONVERSION, CLEANUP), how many attempts fail before one succeeds; MAX_ATTEMPTS or
+    #: more: every attempt fails
+    failures: dict[str, int] = field(default_factory=dict)
+    #: the error a failed attempt reports, per step (default: STEP_ERRORS)
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def failed_attempts(self, step: str) -> int:
+        return MAX_ATTEMPTS if step == "CONVERSION" and self.fails_conversion else self.failures.get(step, 0)
 
     @property
     def source_server_id(self) -> str:
@@ -149,6 +179,23 @@ def _data(server: Server, attempt: int | None = None, **extra: Any) -> dict[str,
     return data
 
 
+def _attempts(
+    server: Server, step: str, t: float, stage: float, own: list[tuple[float, str, dict[str, Any]]], **extra: Any
+) -> tuple[float, bool]:
+    """Append the step's attempts (START, then END or FAIL, each with its attempt number) from ``t``; return the
+    time after them and whether an attempt succeeded."""
+    failing = server.failed_attempts(step)
+    error = server.errors.get(step, STEP_ERRORS[step])
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        own.append((t, f"{step}_START", _data(server, attempt, **extra)))
+        t += stage
+        if attempt > failing:
+            own.append((t, f"{step}_END", _data(server, attempt, **extra)))
+            return t, True
+        own.append((t, f"{step}_FAIL", _data(server, attempt, **extra, rawError=error)))
+    return t, False
+
+
 def timeline(job: Job) -> Timeline:
     events: list[tuple[float, dict[str, Any]]] = [(job.pending, {"event": "JOB_START"})]
     plans: dict[str, ServerPlan] = {}
@@ -157,25 +204,18 @@ def timeline(job: Job) -> Timeline:
         start = job.pending + 0.01 * index
         own: list[tuple[float, str, dict[str, Any]]] = []
         if job.type == "TERMINATE":
-            own += [(start, "CLEANUP_START", _data(server)), (start + job.stage, "CLEANUP_END", _data(server))]
-            end, final = start + job.stage, "TERMINATED"
+            end, ok = _attempts(server, "CLEANUP", start, job.stage, own)
+            final = "TERMINATED" if ok else "FAILED"
         else:
-            t = start
-            own.append((t, "SNAPSHOT_START", _data(server, 1)))
-            t += job.stage
-            own.append((t, "SNAPSHOT_END", _data(server, 1)))
+            t, snapshot = _attempts(server, "SNAPSHOT", start, job.stage, own)
+            if not snapshot:
+                own.append((t, "USING_PREVIOUS_SNAPSHOT", _data(server)))
             conversion = {"conversionServerID": server.conversion_server_id}
-            if server.fails_conversion:
-                for attempt in range(1, MAX_ATTEMPTS + 1):
-                    own.append((t, "CONVERSION_START", _data(server, attempt, **conversion)))
-                    t += job.stage
-                    own.append((t, "CONVERSION_FAIL", _data(server, attempt, **conversion, rawError=CONVERSION_ERROR)))
+            t, converted = _attempts(server, "CONVERSION", t, job.stage, own, **conversion)
+            if not converted:
                 own.append((t, "LAUNCH_FAILED", _data(server, rawError=LAUNCH_ERROR)))
                 end, final = t, "FAILED"
             else:
-                own.append((t, "CONVERSION_START", _data(server, 1, **conversion)))
-                t += job.stage
-                own.append((t, "CONVERSION_END", _data(server, 1, **conversion)))
                 own.append((t, "LAUNCH_START", _data(server, 1, targetInstanceID=server.instance_id)))
                 end, final = t + job.stage, "LAUNCHED"
         if cancel_at is not None and end > cancel_at:
@@ -224,6 +264,30 @@ def catalogue(wave_servers: int = 40) -> dict[str, Job]:
         ),
         Job(TERMINATE_JOB, "TERMINATE", "TERMINATE", [Server(21), Server(22)], created=300),
         Job(CANCELLED_JOB, "LAUNCH", "START_CUTOVER", [Server(31), Server(32)], created=200, cancel_after=0.5),
+        Job(
+            RETRIED_JOB,
+            "LAUNCH",
+            "START_CUTOVER",
+            [
+                Server(41),
+                Server(42, failures={"CONVERSION": 1}, errors={"CONVERSION": TRANSIENT_CONVERSION_ERROR}),
+            ],
+            created=350,
+        ),
+        Job(
+            LAST_ATTEMPT_JOB,
+            "LAUNCH",
+            "START_CUTOVER",
+            [Server(51, failures={"SNAPSHOT": MAX_ATTEMPTS}), Server(52)],
+            created=250,
+        ),
+        Job(
+            CLEANUP_FAIL_JOB,
+            "TERMINATE",
+            "TERMINATE",
+            [Server(61, failures={"CLEANUP": 1}), Server(62, failures={"CLEANUP": MAX_ATTEMPTS})],
+            created=150,
+        ),
         Job(WAVE_JOB, "LAUNCH", "START_TEST", [Server(100 + n) for n in range(wave_servers)], created=100),
     ]
     return {job.job_id: job for job in jobs}
@@ -417,6 +481,21 @@ class MgnEmulator:
             )
 
     @staticmethod
+    def date_filter(filters: dict[str, Any], name: str) -> datetime | None:
+        """``filters.fromDate`` / ``filters.toDate``: an ISO8601DatetimeString (the model's pattern), or None."""
+        value = filters.get(name)
+        if value is None:
+            return None
+        if not isinstance(value, str) or not 19 <= len(value) <= 32 or not _ISO8601.fullmatch(value):
+            raise validation_error(
+                f"filters.{name}", f"Member must satisfy regular expression pattern: {_ISO8601.pattern}"
+            )
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:  # matches the pattern but is no date (February 30th, a five-digit year)
+            raise validation_error(f"filters.{name}", "Member must be a valid date and time") from None
+
+    @staticmethod
     def token(kind: str, offset: int) -> str:
         return base64.urlsafe_b64encode(json.dumps({"k": kind, "o": offset}).encode()).decode()
 
@@ -491,6 +570,8 @@ class MgnEmulator:
             self.authorize(request)
             body = await self.record(request, "DescribeJobs")
             filters = body.get("filters") or {}
+            if not isinstance(filters, dict):
+                raise AwsError("SerializationException", 400, "filters must be a JSON object")
             wanted = filters.get("jobIDs")
             if wanted is not None:
                 if not isinstance(wanted, list) or len(wanted) > 1000:
@@ -500,6 +581,7 @@ class MgnEmulator:
                         raise validation_error(
                             "filters.jobIDs", "Member must satisfy regular expression pattern: mgnjob-[0-9a-zA-Z]{17}"
                         )
+            dates = {name: self.date_filter(filters, name) for name in ("fromDate", "toDate")}
             size = self.page_size(body, self.default_page_size)
             self.check_account(body)
             start = self.offset(body, "jobs")
@@ -508,6 +590,10 @@ class MgnEmulator:
         jobs = sorted(self.jobs.values(), key=lambda job: job.created, reverse=True)  # newest first
         if wanted is not None:
             jobs = [job for job in jobs if job.job_id in set(wanted)]
+        if dates["fromDate"] is not None:
+            jobs = [job for job in jobs if _EPOCH + timedelta(seconds=job.created) >= dates["fromDate"]]
+        if dates["toDate"] is not None:
+            jobs = [job for job in jobs if _EPOCH + timedelta(seconds=job.created) <= dates["toDate"]]
         chosen = jobs[start : start + size]
         page: dict[str, Any] = {"items": [self.describe(job.job_id, self.clock.elapsed(job.job_id)) for job in chosen]}
         if start + size < len(jobs):

@@ -51,6 +51,7 @@ from airflow_joblogs.hooks.mgn_model import (  # noqa: F401
     evaluate_job,
     failed_units,
     is_failure_event,
+    is_last_attempt,
     job_ref,
     render_item,
     validate_account_id,

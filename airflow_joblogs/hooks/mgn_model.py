@@ -63,8 +63,13 @@ _STATE_OF = {
 
 #: the launchStatus every participating server must reach, by job type
 TARGET_LAUNCH_STATUS = {"LAUNCH": "LAUNCHED", "TERMINATE": "TERMINATED"}
-#: log events that mean failure (besides every ``*_FAIL``)
+#: log events that report a failure (besides every ``*_FAIL``); whether one fails the job is decided by
+#: :func:`evaluate_job` (a failed attempt that MGN retried does not)
 FAILURE_EVENTS = frozenset({"LAUNCH_FAILED", "JOB_CANCEL"})
+#: a step's events are ``<STEP>_START``, ``<STEP>_END`` and its failure, ``<STEP>_FAIL`` (``LAUNCH_FAILED`` for
+#: the launch step); MGN logs one START per attempt, so a start or end of the same step for the same server after a
+#: failure means the failed attempt was retried
+_STEP_PHASES = {"START": "start", "END": "end", "FAIL": "fail", "FAILED": "fail"}
 
 _JOB_ID = re.compile(r"^mgnjob-[0-9a-zA-Z]{17}$")
 _ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
@@ -137,7 +142,66 @@ def _server_of(item: dict[str, Any]) -> str | None:
 
 
 def is_failure_event(event: Any) -> bool:
+    """Whether the event reports a failure (``*_FAIL``, ``LAUNCH_FAILED``, ``JOB_CANCEL``); see :func:`evaluate_job`
+    for when one fails the job."""
     return isinstance(event, str) and (event.endswith("_FAIL") or event in FAILURE_EVENTS)
+
+
+def _step(event: Any) -> tuple[str, str] | None:
+    """``(step, phase)`` of a step event (``CONVERSION_FAIL`` -> ``("CONVERSION", "fail")``), else None."""
+    if not isinstance(event, str) or "_" not in event or event.startswith("JOB_"):
+        return None
+    step, _, suffix = event.rpartition("_")
+    phase = _STEP_PHASES.get(suffix)
+    return (step, phase) if phase else None
+
+
+def is_last_attempt(item: dict[str, Any]) -> bool:
+    """The item reports attempt ``maxAttemptsCount`` of ``maxAttemptsCount``: MGN will not try the step again.
+
+    False when the installed botocore's model lacks ``attemptCount`` / ``maxAttemptsCount`` (botocore drops
+    members its model does not know); the order of the log decides then (see :func:`evaluate_job`)."""
+    data = item.get("eventData") or {}
+    count, most = data.get("attemptCount"), data.get("maxAttemptsCount")
+    return isinstance(count, int) and isinstance(most, int) and count >= most
+
+
+class _LogScan:
+    """One pass over a job's log: the failures that stand (per server, ``None`` for the job itself), the failed
+    attempts MGN retried, and (``tail_lines``) the last items of each server."""
+
+    def __init__(self, items: Iterable[dict[str, Any]], tail_lines: int = 0) -> None:
+        self.history: dict[str | None, list[dict[str, Any]]] = {}
+        #: per server, the last item of each standing failure event, in order of last occurrence
+        self.failures: dict[str | None, dict[str, dict[str, Any]]] = {}
+        self.retried: list[dict[str, Any]] = []
+        standing: list[tuple[int, dict[str, Any]]] = []
+        open_failures: dict[tuple[str | None, str], tuple[int, dict[str, Any]]] = {}
+        for index, item in enumerate(items):
+            key = _server_of(item)
+            if tail_lines:
+                lines = self.history.setdefault(key, [])
+                lines.append(item)
+                del lines[:-tail_lines]
+            event = item.get("event")
+            step = _step(event)
+            if step is None:
+                if is_failure_event(event):  # JOB_CANCEL, or a failure event of no known step
+                    standing.append((index, item))
+                continue
+            name, phase = step
+            if (key, name) in open_failures:  # the step ran again (or failed again) after a failed attempt
+                self.retried.append(open_failures.pop((key, name))[1])
+            if phase == "fail":
+                if is_last_attempt(item):
+                    standing.append((index, item))
+                else:
+                    open_failures[(key, name)] = (index, item)
+        standing.extend(open_failures.values())  # never retried before the log ended
+        for _, item in sorted(standing, key=lambda entry: entry[0]):
+            seen = self.failures.setdefault(_server_of(item), {})
+            seen.pop(str(item.get("event")), None)
+            seen[str(item.get("event"))] = item
 
 
 # -- the success rules ------------------------------------------------------------------------------------------
@@ -169,26 +233,32 @@ def failed_units(
     tail_lines: int = 0,
     error_chars: int | None = None,
 ) -> list[FailedUnit]:
-    """What failed in a completed job: servers (with the last event of each kind of failure and its
-    ``rawError``), a cancellation, and (when required) post-launch actions; ``tail_lines`` last log lines each."""
+    """What failed in a completed job under the rules of :func:`evaluate_job`: servers (with the last event of each
+    kind of standing failure and its ``rawError``), a cancellation, and (when required) post-launch actions;
+    ``tail_lines`` last log lines each."""
+    return _failed_units(
+        job,
+        _LogScan(items, tail_lines),
+        require_post_launch_success=require_post_launch_success,
+        tail_lines=tail_lines,
+        error_chars=error_chars,
+    )
+
+
+def _failed_units(
+    job: dict[str, Any],
+    scan: _LogScan,
+    *,
+    require_post_launch_success: bool,
+    tail_lines: int = 0,
+    error_chars: int | None = None,
+) -> list[FailedUnit]:
     target = TARGET_LAUNCH_STATUS.get(str(job.get("type")), "LAUNCHED")
     servers = {s.get("sourceServerID"): s for s in job.get("participatingServers") or []}
-    history: dict[str | None, list[dict[str, Any]]] = {}
-    #: per server (None: the job itself), the last item of each failure event, in order of last occurrence
-    failures: dict[str | None, dict[str, dict[str, Any]]] = {}
-    for item in items:
-        key = _server_of(item)
-        if tail_lines:
-            lines = history.setdefault(key, [])
-            lines.append(item)
-            del lines[:-tail_lines]
-        if is_failure_event(item.get("event")):
-            seen = failures.setdefault(key, {})
-            seen.pop(str(item.get("event")), None)
-            seen[str(item.get("event"))] = item
+    failures = scan.failures
 
     def tail(key: str | None) -> str:
-        return "\n".join(render_item(i, _TAIL_ERROR_CHARS) for i in history.get(key, [])) if tail_lines else ""
+        return "\n".join(render_item(i, _TAIL_ERROR_CHARS) for i in scan.history.get(key, [])) if tail_lines else ""
 
     units: list[FailedUnit] = []
     if None in failures:
@@ -248,9 +318,12 @@ def evaluate_job(
     """The job's :class:`JobStatus` under the success rules.
 
     PENDING and STARTED are still running. A COMPLETED job succeeded only if every participating server reached
-    ``LAUNCHED`` (LAUNCH jobs) or ``TERMINATED`` (TERMINATE jobs) and the log (``items``, read only for a
-    completed job) holds no ``*_FAIL``, ``LAUNCH_FAILED`` or ``JOB_CANCEL`` event; otherwise it is ``FAILED``.
-    With ``require_post_launch_success`` a completed LAUNCH job also waits
+    ``LAUNCHED`` (LAUNCH jobs) or ``TERMINATED`` (TERMINATE jobs), the log (``items``, read only for a completed
+    job) holds no ``JOB_CANCEL``, and no step failure stands; otherwise it is ``FAILED``. A step failure
+    (``CLEANUP_FAIL``, ``SNAPSHOT_FAIL``, ``CONVERSION_FAIL``, ``LAUNCH_FAILED``) stands when it reports the last
+    attempt (``attemptCount`` equal to ``maxAttemptsCount``) or when no later event of the same step for the same
+    server follows it; a failed attempt that MGN retried is counted in ``detail["retried_failures"]`` and the
+    message, not held against the job. With ``require_post_launch_success`` a completed LAUNCH job also waits
     (``POST_LAUNCH_IN_PROGRESS``) until every launched server's post-launch actions have finished, and a
     FAILED action (unless its document says ``mustSucceedForCutover: false``) is a failure.
     """
@@ -270,12 +343,13 @@ def evaluate_job(
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no servers"
     verdict = status if status in (PENDING, STARTED) else None
     failures: list[FailedUnit] = []
+    retried = 0
     if status == "COMPLETED":
-        failures = failed_units(
-            job,
-            items or (),
-            require_post_launch_success=require_post_launch_success,
-            error_chars=_SUMMARY_ERROR_CHARS,
+        scan = _LogScan(items or ())
+        retried = len(scan.retried)
+        detail["retried_failures"] = retried
+        failures = _failed_units(
+            job, scan, require_post_launch_success=require_post_launch_success, error_chars=_SUMMARY_ERROR_CHARS
         )
         if failures:
             verdict = FAILED
@@ -285,6 +359,8 @@ def evaluate_job(
         else:
             verdict = COMPLETED
     message = f"job status {status}; servers: {summary}"
+    if retried:
+        message += f"; {retried} failed attempt{'s' if retried > 1 else ''} retried"
     if verdict == POST_LAUNCH_IN_PROGRESS:
         message += "; waiting for post-launch actions"
     return JobStatus(

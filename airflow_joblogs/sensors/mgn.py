@@ -23,10 +23,11 @@ class MgnJobSensor(JobSensor):
     """Wait for an MGN job (a test or cutover launch, or a termination) to succeed.
 
     The job's status is PENDING, then STARTED, then COMPLETED. A completed job succeeded (``COMPLETED``) only if
-    every participating server reached ``LAUNCHED`` (LAUNCH jobs) or ``TERMINATED`` (TERMINATE jobs) and its log
-    holds no ``*_FAIL``, ``LAUNCH_FAILED`` or ``JOB_CANCEL`` event; otherwise it is ``FAILED`` and the task fails
-    with an error listing the failed servers, their failure events with the whole ``rawError``, and their last
-    log events. With ``require_post_launch_success=True`` a launch also waits (``POST_LAUNCH_IN_PROGRESS``) for
+    every participating server reached ``LAUNCHED`` (LAUNCH jobs) or ``TERMINATED`` (TERMINATE jobs), its log
+    holds no ``JOB_CANCEL``, and no step failure (``*_FAIL``, ``LAUNCH_FAILED``) stands: one stands when it
+    reports the last attempt or no new attempt of that step for that server follows it, so a failed attempt
+    that MGN retried does not fail the job. Otherwise it is ``FAILED`` and the task fails with an error listing
+    the failed servers, their standing failure events with the whole ``rawError``, and their last log events. With ``require_post_launch_success=True`` a launch also waits (``POST_LAUNCH_IN_PROGRESS``) for
     the launched servers' post-launch actions and fails if one of them FAILED (unless its document says
     ``mustSucceedForCutover: false``).
 
