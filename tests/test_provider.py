@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 import sys
-from importlib.metadata import entry_points
+from importlib.metadata import entry_points, version
 from pathlib import Path
 
 import airflow
@@ -42,6 +42,15 @@ def test_provider_info_validates_against_airflows_schema(schema_file):
 def test_entry_point_is_registered():
     found = [ep for ep in entry_points(group="apache_airflow_provider") if ep.value.startswith("airflow_joblogs.")]
     assert [ep.load()()["package-name"] for ep in found] == ["airflow-joblogs"]
+
+
+def test_the_version_is_set_in_one_place():
+    """The installed distribution's version (hatch reads ``__version__``) is the one the provider info declares as
+    current (``versions`` lists the newest first), and the one ``airflow providers get`` shows."""
+    import airflow_joblogs
+
+    assert version("airflow-joblogs") == airflow_joblogs.__version__
+    assert get_provider_info()["versions"][0] == airflow_joblogs.__version__
 
 
 def test_every_declared_module_and_class_imports():
