@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from importlib.metadata import entry_points, version
@@ -169,7 +170,17 @@ def test_airflow_cli_lists_the_provider(tmp_path):
         assert result.returncode == 0, result.stderr[-2000:]
         return result.stdout
 
-    assert "airflow-joblogs" in cli("providers", "get", "airflow-joblogs")
+    # docs/installation.rst: the name and the version; the integrations and the rest only with --full
+    import airflow_joblogs
+
+    brief = cli("providers", "get", "airflow-joblogs")
+    assert re.search(rf"^airflow-joblogs\s*\|\s*{re.escape(airflow_joblogs.__version__)}\s*$", brief, re.M), brief
+    assert "BlueKing" not in brief
+    [full] = json.loads(cli("providers", "get", "airflow-joblogs", "--full", "-o", "json"))
+    assert [i["integration-name"] for i in full["integrations"]] == [
+        i["integration-name"] for i in get_provider_info()["integrations"]
+    ]
+    assert {"hooks", "sensors", "operators", "triggers", "connection-types", "config"} <= set(full)
     hooks = cli("providers", "hooks", "-o", "json")
     triggers = cli("providers", "triggers", "-o", "json")
     info = get_provider_info()
