@@ -2,14 +2,16 @@
 #   make demo    set everything up, run the example DAGs against the bundled emulators
 #   make check   set everything up, run every check CI runs
 #   make e2e     the end-to-end suite alone: a real Airflow, the emulators, moto's S3, Chromium
+#   make dist    the sdist and the wheel, into dist/ (DIST=<folder> for another), their metadata checked
 SHELL := /bin/bash
 PYTHON ?= python3
 UV := $(PYTHON) -m uv
 FLOOR_VENV := .venv-floor
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+DIST ?= dist
 
-.PHONY: uv setup demo check lint typecheck test docs test-floor floor-requirements chromium e2e screenshots
+.PHONY: uv setup demo check lint typecheck test docs dist test-floor floor-requirements chromium e2e screenshots
 
 uv:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install -q --disable-pip-version-check uv
@@ -46,6 +48,13 @@ screenshots: setup chromium
 docs: setup
 	rm -rf docs/_build
 	$(UV) run --frozen sphinx-build -W --keep-going -q -b html docs docs/_build/html
+
+# The sdist (with LICENSE, the docs, the tests and example_dags/) and the wheel built from it (with LICENSE),
+# then their metadata checked as an index would (twine check --strict).
+dist: setup
+	rm -f $(DIST)/airflow_joblogs-*.tar.gz $(DIST)/airflow_joblogs-*.whl
+	$(UV) build --quiet --out-dir $(DIST)
+	$(UV) run --frozen twine check --strict $(DIST)/airflow_joblogs-*.tar.gz $(DIST)/airflow_joblogs-*.whl
 
 $(FLOOR_VENV)/.installed: .ci/floor-requirements.txt pyproject.toml
 	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(FLOOR_VENV)

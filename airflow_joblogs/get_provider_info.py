@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow_joblogs import __version__
+
 _COMMON_FIELDS: dict[str, dict[str, Any]] = {
     "verify": {
         "label": "Verify TLS certificates",
@@ -186,7 +188,7 @@ def get_provider_info() -> dict[str, Any]:
         "package-name": "airflow-joblogs",
         "name": "Job logs (BlueKing JOB, CodeArts Build, QingCloud, AWS MGN)",
         "description": "Sensors that gate pipelines on remote jobs, and operators that show and archive their logs.",
-        "versions": ["0.1.0"],
+        "versions": [__version__],
         "state": "ready",
         "source-date-epoch": 1795305600,
         "integrations": [

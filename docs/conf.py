@@ -15,7 +15,9 @@ os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="joblogs-docs-airf
 project = "airflow-joblogs"
 author = "airflow-joblogs contributors"
 copyright = "2026, airflow-joblogs contributors"
-release = "0.1.0"
+from airflow_joblogs import __version__ as release  # noqa: E402  (the one place the version is set)
+
+version = release
 
 extensions = ["sphinx.ext.autodoc", "sphinx.ext.napoleon", "sphinx.ext.viewcode", "sphinx.ext.intersphinx"]
 html_theme = "furo"

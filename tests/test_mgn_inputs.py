@@ -13,7 +13,22 @@ import pytest
 
 from airflow_joblogs.exceptions import InvalidParameterError
 
-INSTALL_HINT = "pip install 'airflow-joblogs[amazon]'"
+INSTALL_HINT = "pip install 'apache-airflow-providers-amazon[s3fs]>=9.0'"
+
+
+def test_the_install_hint_installs_what_the_amazon_extra_does():
+    """The provider is on no package index: the hint names the requirement its ``amazon`` extra adds, which
+    installs from anywhere, not ``airflow-joblogs[amazon]``."""
+    import re
+    from importlib.metadata import requires
+
+    from airflow_joblogs.hooks.mgn_model import INSTALL_HINT as hint
+
+    extra = [r.split(";")[0].strip() for r in requires("airflow-joblogs") or [] if re.search(r"extra == .amazon.", r)]
+    assert extra == ["apache-airflow-providers-amazon[s3fs]>=9.0"]
+    assert f"pip install '{extra[0]}'" in hint and INSTALL_HINT in hint
+    assert "airflow-joblogs[amazon]" not in hint
+
 
 HIDE_AMAZON = r"""
 import importlib, importlib.abc, json, sys

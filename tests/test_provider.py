@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
-from importlib.metadata import entry_points
+from importlib.metadata import entry_points, version
 from pathlib import Path
 
 import airflow
@@ -42,6 +43,15 @@ def test_provider_info_validates_against_airflows_schema(schema_file):
 def test_entry_point_is_registered():
     found = [ep for ep in entry_points(group="apache_airflow_provider") if ep.value.startswith("airflow_joblogs.")]
     assert [ep.load()()["package-name"] for ep in found] == ["airflow-joblogs"]
+
+
+def test_the_version_is_set_in_one_place():
+    """The installed distribution's version (hatch reads ``__version__``) is the one the provider info declares as
+    current (``versions`` lists the newest first), and the one ``airflow providers get`` shows."""
+    import airflow_joblogs
+
+    assert version("airflow-joblogs") == airflow_joblogs.__version__
+    assert get_provider_info()["versions"][0] == airflow_joblogs.__version__
 
 
 def test_every_declared_module_and_class_imports():
@@ -160,7 +170,17 @@ def test_airflow_cli_lists_the_provider(tmp_path):
         assert result.returncode == 0, result.stderr[-2000:]
         return result.stdout
 
-    assert "airflow-joblogs" in cli("providers", "get", "airflow-joblogs")
+    # docs/installation.rst: the name and the version; the integrations and the rest only with --full
+    import airflow_joblogs
+
+    brief = cli("providers", "get", "airflow-joblogs")
+    assert re.search(rf"^airflow-joblogs\s*\|\s*{re.escape(airflow_joblogs.__version__)}\s*$", brief, re.M), brief
+    assert "BlueKing" not in brief
+    [full] = json.loads(cli("providers", "get", "airflow-joblogs", "--full", "-o", "json"))
+    assert [i["integration-name"] for i in full["integrations"]] == [
+        i["integration-name"] for i in get_provider_info()["integrations"]
+    ]
+    assert {"hooks", "sensors", "operators", "triggers", "connection-types", "config"} <= set(full)
     hooks = cli("providers", "hooks", "-o", "json")
     triggers = cli("providers", "triggers", "-o", "json")
     info = get_provider_info()

@@ -1,5 +1,6 @@
 """docs/quickstart.rst, executed: its ``quickstart-*`` code blocks run in order, in a fresh folder, as one shell
-session (the install block is checked, not run: the package under test is already installed here)."""
+session (the install block is checked, not run: the package under test is already installed here, and
+tests/test_dist.py installs the wheel in a new virtualenv)."""
 
 from __future__ import annotations
 
@@ -55,10 +56,11 @@ def test_the_install_block_installs_this_distribution():
     from importlib.metadata import metadata
 
     installed = metadata("airflow-joblogs")
-    requirements = re.findall(r"pip install '?([A-Za-z0-9_.-]+)(?:\[([a-z0-9,-]+)\])?'?", install["code"])
-    assert requirements, install["code"]
-    for name, extras in requirements:
-        assert name == installed["Name"]
+    # the wheel that make dist builds: <distribution name, normalized>-<version>-...whl, with extras
+    wheels = re.findall(r"pip install .*?/dist/([A-Za-z0-9_]+)-\*\.whl\)?(?:\[([a-z0-9,-]+)\])?", install["code"])
+    assert wheels, install["code"]
+    for name, extras in wheels:
+        assert name == re.sub(r"[-_.]+", "_", installed["Name"]).lower()
         assert set(filter(None, extras.split(","))) <= set(installed.get_all("Provides-Extra") or [])
 
 

@@ -18,8 +18,8 @@ from airflow_joblogs.validation import as_int, require_bool
 
 #: the ImportError text the MGN modules raise when the Amazon provider is missing
 INSTALL_HINT = (
-    "AWS Application Migration Service support needs the Amazon provider (boto3, aiobotocore): "
-    "pip install 'airflow-joblogs[amazon]'"
+    "AWS Application Migration Service support needs the Amazon provider (boto3, aiobotocore), which the "
+    "'amazon' extra of airflow-joblogs brings: pip install 'apache-airflow-providers-amazon[s3fs]>=9.0'"
 )
 
 
