@@ -21,7 +21,8 @@ _startup_heap_frozen = False
 
 def freeze_startup_heap() -> bool:
     """Move the objects that exist now out of the garbage collector's way, once per process (``gc.freeze()``),
-    unless ``[joblogs] gc_freeze`` is false or the process has turned the collector off. True if it froze.
+    when ``[joblogs] gc_freeze`` is true (off by default) and the process has not turned the collector off. True if
+    it froze.
 
     Called when the first of this provider's triggers starts in a process (the triggerer's): by then the
     process holds Airflow's and every provider's imported modules, a few hundred thousand objects that live as
@@ -36,7 +37,7 @@ def freeze_startup_heap() -> bool:
     _startup_heap_frozen = True
     from airflow.configuration import conf
 
-    if not gc.isenabled() or not conf.getboolean("joblogs", "gc_freeze", fallback=True):
+    if not gc.isenabled() or not conf.getboolean("joblogs", "gc_freeze", fallback=False):
         return False
     gc.collect()
     gc.freeze()
