@@ -8,9 +8,10 @@ from typing import Any, ClassVar
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
+from airflow_joblogs._imports import LazyClass
 from airflow_joblogs.archive import DEFAULT_MAX_XCOM_BYTES, archive_chunks, destination_url, validate_archive_options
+from airflow_joblogs.contract import JobService
 from airflow_joblogs.exceptions import JobNotFinishedError
-from airflow_joblogs.hooks.base import JobLogsHook
 from airflow_joblogs.models import JobStatus, LogChunk
 from airflow_joblogs.validation import as_number, one_of, require_bool
 
@@ -42,7 +43,8 @@ class JobLogOperator(BaseOperator):
     :param wait_timeout: give up waiting after this many seconds (default 24 hours).
     """
 
-    hook_class: ClassVar[type[JobLogsHook]]
+    #: the service's hook, imported when the task runs
+    hook_class: ClassVar[LazyClass[JobService]]
     service_name: ClassVar[str] = ""
     template_fields: Any = ("conn_id", "destination")
     ui_color = "#fdf3e8"
@@ -137,7 +139,7 @@ class JobLogOperator(BaseOperator):
         )
         return manifest
 
-    def _status_before_archiving(self, hook: Any, status_ref: dict[str, Any]) -> JobStatus:
+    def _status_before_archiving(self, hook: JobService, status_ref: dict[str, Any]) -> JobStatus:
         status: JobStatus = hook.job_status_from_ref(status_ref)
         if status.state.is_terminal:
             return status

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from airflow_joblogs._imports import LazyClass
 from airflow_joblogs.hooks.blueking import DEFAULT_LOG_CONCURRENCY, BlueKingJobHook, job_ref, validate_concurrency
 from airflow_joblogs.models import LogChunk
 from airflow_joblogs.operators.base import JobLogOperator
+
+if TYPE_CHECKING:
+    from airflow_joblogs.contract import JobService
 
 
 class BlueKingJobLogOperator(JobLogOperator):
@@ -31,7 +35,7 @@ class BlueKingJobLogOperator(JobLogOperator):
     """
 
     template_fields = ("job_instance_id", "bk_biz_id", "bk_scope_type", "bk_scope_id", "conn_id", "destination")
-    hook_class = BlueKingJobHook
+    hook_class: ClassVar[LazyClass[JobService]] = LazyClass("airflow_joblogs.hooks.blueking.BlueKingJobHook")
     service_name = "BlueKing JOB"
 
     def __init__(

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from airflow_joblogs._imports import LazyClass
 from airflow_joblogs.hooks.codearts import CodeArtsBuildHook, build_ref
 from airflow_joblogs.models import LogChunk
 from airflow_joblogs.operators.base import JobLogOperator
+
+if TYPE_CHECKING:
+    from airflow_joblogs.contract import JobService
 from airflow_joblogs.validation import as_number, require_bool
 
 
@@ -33,7 +37,7 @@ class CodeArtsBuildLogOperator(JobLogOperator):
     """
 
     template_fields = ("job_id", "build_no", "step_id", "conn_id", "destination")
-    hook_class = CodeArtsBuildHook
+    hook_class: ClassVar[LazyClass[JobService]] = LazyClass("airflow_joblogs.hooks.codearts.CodeArtsBuildHook")
     service_name = "CodeArts Build"
 
     def __init__(

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from airflow.providers.common.compat.sdk import AirflowSensorTimeout, AirflowSkipException, BaseSensorOperator, conf
 
+from airflow_joblogs._imports import LazyClass
+from airflow_joblogs.contract import JobService
 from airflow_joblogs.exceptions import InvalidParameterError, JobFailedError, JobLogsError
-from airflow_joblogs.hooks.base import JobLogsHook
 from airflow_joblogs.models import FAILURE, SUCCESS, JobStatus, decide
 from airflow_joblogs.streaming import StreamBudget
 from airflow_joblogs.validation import as_int, optional_bool, readable_order, require_bool
@@ -67,10 +68,10 @@ class JobSensor(BaseSensorOperator):
     every mode, and the failure report is written to the task log first.
     """
 
-    hook_class: ClassVar[type[JobLogsHook]]
-    #: the trigger (a :class:`~airflow_joblogs._imports.LazyClass` in the service sensors: the trigger machinery is
-    #: imported when a task defers, not when a DAG file is parsed)
-    trigger_class: ClassVar[type[JobTrigger]]
+    #: the service's hook, imported when first used (MGN's needs botocore: not while a DAG file is parsed)
+    hook_class: ClassVar[LazyClass[JobService]]
+    #: the trigger, imported when a task defers (the trigger machinery is not needed to parse a DAG file)
+    trigger_class: ClassVar[LazyClass[JobTrigger]]
     service_name: ClassVar[str] = ""
     #: every documented raw status of the service (to reject typos in the state sets)
     known_states: ClassVar[frozenset[Any]] = frozenset()
@@ -123,7 +124,7 @@ class JobSensor(BaseSensorOperator):
         self._cursor: Any = None
         self._budget: StreamBudget | None = None
         self._last_status: JobStatus | None = None
-        self._hook: JobLogsHook | None = None
+        self._hook: JobService | None = None
 
     # -- subclasses -------------------------------------------------------------------------------------
     def job_ref(self) -> dict[str, Any]:
@@ -136,7 +137,7 @@ class JobSensor(BaseSensorOperator):
 
     # -- shared -----------------------------------------------------------------------------------------
     @property
-    def hook(self) -> JobLogsHook:
+    def hook(self) -> JobService:
         if self._hook is None:
             self._hook = self.hook_class(conn_id=self.conn_id)
         return self._hook

@@ -1,0 +1,67 @@
+"""The service contract: what the shared sensor, trigger and log operator need from a service's hook.
+
+Every service hook implements :class:`JobService` (the three HTTP hooks through
+:class:`~airflow_joblogs.hooks.base.JobLogsHook`, the AWS one over boto3); the shared code is typed against it
+and never against one service. mypy checks each hook against it (the block at the end of this module).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from airflow_joblogs.models import FailedUnit, JobStatus
+from airflow_joblogs.streaming import StreamBudget
+
+#: a validated job reference: the JSON values a sensor renders and a trigger stores
+JobRef = dict[str, Any]
+
+
+class JobService(Protocol):
+    """A service hook as the shared sensor, trigger and log operator use it, synchronously (workers) and
+    asynchronously (the triggerer's event loop)."""
+
+    #: the connection id used when none is given
+    default_conn_name: ClassVar[str]
+
+    def __init__(self, conn_id: str | None = None) -> None: ...
+
+    def job_status_from_ref(self, job_ref: JobRef) -> JobStatus:
+        """The job's status now."""
+        ...
+
+    async def ajob_status_from_ref(self, job_ref: JobRef) -> JobStatus: ...
+
+    def tail_logs(self, job_ref: JobRef, cursor: Any, logger: Any, budget: StreamBudget | None = None) -> Any:
+        """Write the log lines that appeared since ``cursor`` to ``logger`` (within ``budget``); the new cursor."""
+        ...
+
+    async def atail_logs(
+        self, job_ref: JobRef, cursor: Any, logger: Any, budget: StreamBudget | None = None
+    ) -> Any: ...
+
+    def failed_units(self, job_ref: JobRef, status: JobStatus, tail_lines: int = 20) -> list[FailedUnit]:
+        """What failed (steps, hosts, builds, servers), why, and the last ``tail_lines`` lines of each log."""
+        ...
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Whether the connection's credentials are accepted, with a message saying so or why not."""
+        ...
+
+    def close(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+    def __enter__(self) -> Any: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+if TYPE_CHECKING:  # mypy checks that every service hook implements the contract
+
+    def _every_service_implements_the_contract() -> list[type[JobService]]:
+        from airflow_joblogs.hooks.blueking import BlueKingJobHook
+        from airflow_joblogs.hooks.codearts import CodeArtsBuildHook
+        from airflow_joblogs.hooks.mgn import MgnHook
+        from airflow_joblogs.hooks.qingcloud import QingCloudHook
+
+        return [BlueKingJobHook, CodeArtsBuildHook, QingCloudHook, MgnHook]
