@@ -239,6 +239,19 @@ def _text_time(offset: float | None) -> str | None:
     return None if offset is None else (_EPOCH + timedelta(seconds=offset)).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def _esb_ip(host_id: int, cloud_id: int, ip: str) -> dict[str, Any]:
+    """bk-job's ``EsbIpDTO.fromHost`` (every field written, null or not)."""
+    return {
+        "bk_host_id": host_id,
+        "bk_cloud_id": cloud_id,
+        "bk_cloud_name": "Default Area" if cloud_id == 0 else None,
+        "ip": ip,
+        "ipv6": None,
+        "bk_agent_id": None,
+        "alive": 1,
+    }
+
+
 def _current_step(views: list[StepView]) -> int | None:
     started = [v for v in views if v.start is not None]
     return started[-1].step.step_instance_id if started else None
@@ -741,9 +754,9 @@ class BlueKingEmulator:
             "file_logs": [
                 {
                     "mode": 1,
-                    "src_ip": {"bk_host_id": PACKAGE_HOST_ID, "bk_cloud_id": 0, "ip": "10.0.0.1"},
+                    "src_ip": _esb_ip(PACKAGE_HOST_ID, 0, "10.0.0.1"),
                     "src_path": f"/data/release/{job.name}.tar.gz",
-                    "dest_ip": {"bk_host_id": host.host_id, "bk_cloud_id": host.cloud_id, "ip": host.ip},
+                    "dest_ip": _esb_ip(host.host_id, host.cloud_id, host.ip),
                     "dest_path": f"/data/release/{job.name}.tar.gz",
                     "status": 4 if view.progress >= 1.0 else 3,
                     "log_content": content,
