@@ -556,3 +556,19 @@ def test_the_emulators_esb_answers_have_the_real_shape(emulator):
     ).json()
     assert_same_shape(ESB_USER_NOT_VERIFIED, unverified)
     assert unverified["message"] == ESB_USER_NOT_VERIFIED["message"]
+
+
+def test_the_gateways_rate_limit_reset_sets_the_wait():
+    """bk-rate-limit (apisix plugins/bk-rate-limit/init.lua) answers 429 with X-Bkapi-RateLimit-Reset and no
+    Retry-After; errorx.lua's RATE_LIMIT_RESTRICTION body (1642902)."""
+    body = {
+        "code": 1642902,
+        "code_name": "RATE_LIMIT_RESTRICTION",
+        "message": "API rate limit exceeded by stage strategy",
+        "result": False,
+        "data": None,
+    }
+    headers = {"X-Bkapi-RateLimit-Limit": "10", "X-Bkapi-RateLimit-Remaining": "0", "X-Bkapi-RateLimit-Reset": "7"}
+    with pytest.raises(TransientError) as info:
+        decode_envelope(httpx.Response(429, json=body, headers=headers))
+    assert info.value.retry_after == 7.0

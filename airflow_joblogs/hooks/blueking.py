@@ -225,7 +225,7 @@ def decode_envelope(response: httpx.Response) -> dict[str, Any]:
             service=SERVICE,
             status_code=429,
             request_id=request_id,
-            retry_after=retry_after_seconds(response),
+            retry_after=_rate_limit_wait(response),
         )
     body = json_body(response, SERVICE, request_id) if response.content or response.status_code < 500 else {}
     if not isinstance(body, dict):
@@ -273,6 +273,18 @@ def decode_envelope(response: httpx.Response) -> dict[str, Any]:
     if 1241000 <= numeric < 1242000 or numeric in (1240003, 1306406):
         raise RemoteValidationError(message, **kwargs)
     raise JobLogsError(message or "request failed", **kwargs)
+
+
+def _rate_limit_wait(response: httpx.Response) -> float | None:
+    """``Retry-After``, else the gateway's ``X-Bkapi-RateLimit-Reset`` (seconds until its window resets; the
+    gateway's bk-rate-limit plugin sends no Retry-After)."""
+    wait = retry_after_seconds(response)
+    if wait is None:
+        try:
+            wait = max(0.0, float(response.headers.get("X-Bkapi-RateLimit-Reset", "")))
+        except ValueError:
+            return None
+    return wait
 
 
 def _gateway_error(body: dict[str, Any], message: str, kwargs: dict[str, Any]) -> JobLogsError:
