@@ -55,7 +55,7 @@ CONNECTION_TYPES: list[dict[str, Any]] = [
                 "host": "https://bkapi.example.com/api/bk-job/prod  (ESB v2: https://paas.example.com)",
                 "login": "my-app",
                 "password": "app secret",
-                "extra": '{"api_style": "gateway_v3", "bk_username": "admin"}',
+                "extra": '{"api_style": "gateway_v3", "bk_token": "<a user\'s bk_token>"}',
             },
         },
         "conn-fields": {
@@ -66,17 +66,17 @@ CONNECTION_TYPES: list[dict[str, Any]] = [
             },
             "bk_username": {
                 "label": "BlueKing user name",
-                "description": "The user the app acts for (apps exempt from user login). One of user name, bk_token or access_token is needed.",
+                "description": "The user the app acts for, unverified: the API gateway and ESB accept it alone only for an app they exempt from user verification (white list). Otherwise set bk_token or access_token.",
                 "schema": {"type": ["string", "null"]},
             },
             "bk_token": {
                 "label": "bk_token",
-                "description": "A user's login token, instead of the user name.",
+                "description": "A user's login token (the bk_token cookie of BlueKing login): verifies the user. This or access_token is needed unless the app is exempted.",
                 "schema": {"type": ["string", "null"], "format": "password"},
             },
             "access_token": {
                 "label": "Access token",
-                "description": "An OAuth access token (API gateway only).",
+                "description": "A user access token (bkauth/ssm; ESB: its bk_access_token): verifies the user instead of bk_token.",
                 "schema": {"type": ["string", "null"], "format": "password"},
             },
             "tenant_id": {

@@ -70,7 +70,7 @@ JOB_STATUS_NAMES = {
     9: "abnormal",
     10: "force-terminating",
     11: "force-terminated",
-    12: "force-terminate failed",
+    12: "force-terminate failed",  # legacy ESB docs only; not in bk-job 3.x RunStatusEnum
     13: "termination confirmed",
     14: "abandoned",
     15: "rolling, waiting",
@@ -99,8 +99,8 @@ HOST_STATUS_NAMES = {
     12: "dispatch failed",
     13: "timeout",
     15: "log error",
-    16: "GSE log timeout",
-    17: "GSE log timeout",
+    16: "GSE script log timeout",
+    17: "GSE file log timeout",
     18: "agent not installed",
     101: "script failed",
     102: "script timeout",
@@ -116,7 +116,7 @@ HOST_STATUS_NAMES = {
     320: "get file failed",
     321: "file over limit",
     329: "file transfer error",
-    339: "execution error",
+    339: "execution error",  # legacy ESB docs only
     399: "execution error",
     403: "GSE force-terminate ok",
     404: "GSE force-terminate failed",
@@ -125,10 +125,27 @@ HOST_STATUS_NAMES = {
 HOST_OK_STATUSES = frozenset({3, 9})
 HOST_ACTIVE_STATUSES = frozenset({5, 7})
 
-_RETRYABLE_CODES = frozenset({1240002})
-_PERMISSION_CODES = frozenset({1238001})
+# bk-job ErrorCode (src/backend/commons/common/.../constant/ErrorCode.java) and ESB's codes
+# (legacy-bk-paas paas-ce/paas/esb/common/errors.py); see docs/emulators/blueking.rst "Fidelity"
+#: 1240001 SERVICE_UNAVAILABLE, 1240002 INTERNAL_ERROR; ESB 1306201 REQUEST_THIRD_PARTY_ERROR (ESB could not reach
+#: JOB), 1306203 REQUEST_SSL_ERROR, 1306429 RATE_LIMIT_RESTRICTION
+_RETRYABLE_CODES = frozenset({1240001, 1240002, 1306201, 1306429})
+#: 9900403 BK_PERMISSION_DENIED (with a ``permission`` object), 1238001 PERMISSION_DENIED (older),
+#: 1247403 USER_ACCESS_APP_FORBIDDEN; ESB 1306402 USER_PERMISSION_DENIED, 1306403 APP_PERMISSION_DENIED
+_PERMISSION_CODES = frozenset({9900403, 1238001, 1247403, 1306402, 1306403})
+#: 1244006 TASK_INSTANCE_NOT_EXIST (also a step of another job), 1244007 STEP_INSTANCE_NOT_EXIST
 _NOT_FOUND_CODES = frozenset({1244006, 1244007})
-_AUTH_CODES = frozenset({1247001, 1306201})  # user missing; ESB app verification failed
+#: 1247001 USER_NOT_EXIST_OR_NOT_LOGIN_IN, 1247002 MISSING_USER_INFO, 1247004 MISSING_APP_CODE
+_AUTH_CODES = frozenset({1247001, 1247002, 1247004})
+#: ESB answers every failed app or user check with its generic 1306000; these words tell them apart
+_ESB_AUTH_WORDS = ("app code", "app secret", "user authentication", "bk_token", "bk_access_token", "signature")
+#: the gateway's INVALID_ARGS reasons that are about the caller's credentials
+_GATEWAY_AUTH_WORDS = ("app code", "app_code", "app secret", "bk_app_secret", "user", "bk_token", "access_token")
+USER_HINT = (
+    "the user must be verified: set bk_token (a user's login token) or access_token (a user access token) in the "
+    "connection's extra; bk_username alone is accepted only for an app the gateway exempts from user verification "
+    "(ESB: its skip_user_auth white list)"
+)
 _DIGITS = re.compile(r"^[0-9]+$")
 #: BlueKing's ids are 64-bit integers
 _MAX_ID = 2**63 - 1
@@ -204,7 +221,7 @@ def decode_envelope(response: httpx.Response) -> dict[str, Any]:
             service=SERVICE,
             status_code=429,
             request_id=request_id,
-            retry_after=retry_after_seconds(response),
+            retry_after=_rate_limit_wait(response),
         )
     body = json_body(response, SERVICE, request_id) if response.content or response.status_code < 500 else {}
     if not isinstance(body, dict):
@@ -232,16 +249,7 @@ def decode_envelope(response: httpx.Response) -> dict[str, Any]:
         "request_id": request_id,
     }
     if "code_name" in body:  # the API gateway's own error (16xxxxx)
-        where = f"API gateway: {message} ({body['code_name']})"
-        if response.status_code in (400, 401) and any(
-            w in message.lower() for w in ("app", "secret", "user", "auth", "token")
-        ):
-            raise AuthenticationError(where, **kwargs)
-        if response.status_code == 403:
-            raise PermissionDeniedError(where, **kwargs)
-        if response.status_code == 404:
-            raise NotFoundError(where, **kwargs)
-        raise RemoteValidationError(where, **kwargs)
+        raise _gateway_error(body, message, kwargs)
     try:
         numeric = int(code)  # type: ignore[arg-type]
     except (TypeError, ValueError):
@@ -249,18 +257,93 @@ def decode_envelope(response: httpx.Response) -> dict[str, Any]:
     if numeric in _RETRYABLE_CODES:
         raise TransientError(message or "internal error", **kwargs)
     if numeric in _PERMISSION_CODES:
-        permission = body.get("permission") or {}
-        actions = ", ".join(
-            sorted({a.get("name") or a.get("id", "") for a in permission.get("actions", []) if isinstance(a, dict)})
-        )
-        raise PermissionDeniedError(message + (f" (apply for: {actions})" if actions else ""), **kwargs)
+        kwargs["details"] = {"permission": body["permission"]} if isinstance(body.get("permission"), dict) else None
+        raise PermissionDeniedError(message + permission_text(body.get("permission")), **kwargs)
     if numeric in _NOT_FOUND_CODES:
         raise NotFoundError(message, **kwargs)
     if numeric in _AUTH_CODES or response.status_code == 401:
         raise AuthenticationError(message, **kwargs)
-    if 1241000 <= numeric < 1242000:
+    if numeric == 1306000 and any(word in message.lower() for word in _ESB_AUTH_WORDS):
+        hint = f"; {USER_HINT}" if "user authentication" in message.lower() else ""
+        raise AuthenticationError(f"ESB: {message}{hint}", **kwargs)
+    if 1241000 <= numeric < 1242000 or numeric in (1240003, 1306406):
         raise RemoteValidationError(message, **kwargs)
     raise JobLogsError(message or "request failed", **kwargs)
+
+
+def _rate_limit_wait(response: httpx.Response) -> float | None:
+    """``Retry-After``, else the gateway's ``X-Bkapi-RateLimit-Reset`` (seconds until its window resets; the
+    gateway's bk-rate-limit plugin sends no Retry-After)."""
+    wait = retry_after_seconds(response)
+    if wait is None:
+        try:
+            wait = max(0.0, float(response.headers.get("X-Bkapi-RateLimit-Reset", "")))
+        except ValueError:
+            return None
+    return wait
+
+
+def _gateway_error(body: dict[str, Any], message: str, kwargs: dict[str, Any]) -> JobLogsError:
+    """The error for the API gateway's own answer (blueking-apigateway-apisix ``plugins/bk-core/errorx.lua``)."""
+    name, status = str(body["code_name"]), kwargs["status_code"]
+    where = f"API gateway: {message} ({name})"
+    if name in ("INVALID_ARGS", "APP_VERIFY_FAILED", "USER_VERIFY_FAILED", "UNAUTHORIZED", "JWT_VERIFY_FAILED") and (
+        status == 401 or name != "INVALID_ARGS" or any(w in message.lower() for w in _GATEWAY_AUTH_WORDS)
+    ):
+        if "user" in message.lower():
+            where += f"; {USER_HINT}"
+        return AuthenticationError(where, **kwargs)
+    if name == "APP_NO_PERMISSION":
+        return PermissionDeniedError(
+            where + "; apply for this API's permission for the app (Developer Center: Cloud API permissions)", **kwargs
+        )
+    if status == 403:
+        return PermissionDeniedError(where, **kwargs)
+    if name == "API_NOT_FOUND":  # a wrong base URL or stage, not a missing job
+        return JobLogsError(
+            where + "; check the connection's host: the bk-job gateway base with its stage, e.g. "
+            "https://bkapi.example.com/api/bk-job/prod",
+            **kwargs,
+        )
+    if status == 404:
+        return NotFoundError(where, **kwargs)
+    return RemoteValidationError(where, **kwargs)
+
+
+def permission_text(permission: Any) -> str:
+    """What a 9900403 answer's ``permission`` (bk-job ``OpenApiApplyPermissionDTO``) says to apply for, readable:
+    `` (apply in IAM for: View History [view_history] on Business demo (2); system Job)``, plus its apply url if
+    one is given. Only names and ids: a permission object holds no credentials."""
+    if not isinstance(permission, dict):
+        return ""
+    wanted: list[str] = []
+    for action in permission.get("actions") or []:
+        if not isinstance(action, dict):
+            continue
+        text = str(action.get("name") or action.get("id") or "")
+        if action.get("name") and action.get("id"):
+            text += f" [{action['id']}]"
+        on: list[str] = []
+        for related in action.get("related_resource_types") or []:
+            if not isinstance(related, dict):
+                continue
+            type_name = str(related.get("type_name") or related.get("type") or "")
+            names = [
+                f"{i.get('name')} ({i.get('id')})" if i.get("name") else str(i.get("id"))
+                for path in related.get("instances") or []
+                for i in (path if isinstance(path, list) else [])[-1:]
+                if isinstance(i, dict)
+            ]
+            on.append(f"{type_name} {', '.join(names)}".strip() if names else type_name)
+        wanted.append(text + (f" on {'; '.join(on)}" if on else ""))
+    if not wanted:
+        return ""
+    system = permission.get("system_name") or permission.get("system_id")
+    text = f" (apply in IAM for: {', '.join(wanted)}" + (f"; system {system}" if system else "") + ")"
+    url = permission.get("apply_url") or permission.get("url")
+    if isinstance(url, str) and url.startswith(("https://", "http://")):
+        text += f" apply at {url}"
+    return text
 
 
 def decode_batch_logs(response: httpx.Response, *, hosts: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -453,13 +536,11 @@ class BlueKingJobHook(JobLogsHook):
             tenant_id=extra.get("tenant_id"),
         )
         mask(credentials.app_secret, credentials.bk_token, credentials.access_token)
-        if not (
-            credentials.bk_username or credentials.bk_token or (style == "gateway_v3" and credentials.access_token)
-        ):
+        if not (credentials.bk_username or credentials.bk_token or credentials.access_token):
             raise InvalidParameterError(
-                "bk_username",
-                f"connection {conn.conn_id!r} needs a user: bk_username, bk_token"
-                + (" or access_token" if style == "gateway_v3" else ""),
+                "bk_token",
+                f"connection {conn.conn_id!r} needs a user: bk_token or access_token (a verified user), or "
+                "bk_username for an app exempted from user verification",
             )
         self.api_style = style
         host = conn.host if "://" in conn.host else f"https://{conn.host}"
@@ -559,16 +640,21 @@ class BlueKingJobHook(JobLogsHook):
         host_id: int | None = None,
         ip: str | None = None,
         bk_cloud_id: int = 0,
+        bk_host_id: int | None = None,
     ) -> dict[str, Any]:
-        """Gateway v3 ``get_job_instance_ip_log``: one host's log of one step (by ``host_id`` or ``bk_cloud_id`` + ``ip``)."""
+        """Gateway v3 ``get_job_instance_ip_log``: one host's log of one step, by ``bk_host_id`` (``host_id`` is the
+        same) or by ``bk_cloud_id`` + ``ip``. Sent as the API's ``bk_host_id`` query parameter."""
         ref = job_ref(job_instance_id, bk_biz_id, bk_scope_type, bk_scope_id)
         params: dict[str, Any] = {**ref, "step_instance_id": positive_int(step_instance_id, "step_instance_id")}
-        if host_id is not None:
-            params["host_id"] = positive_int(host_id, "host_id")
+        if bk_host_id is not None and host_id is not None and bk_host_id != host_id:
+            raise InvalidParameterError("bk_host_id", "bk_host_id and host_id name one host: pass one of them")
+        if bk_host_id is not None or host_id is not None:
+            name = "bk_host_id" if bk_host_id is not None else "host_id"
+            params["bk_host_id"] = positive_int(bk_host_id if bk_host_id is not None else host_id, name)
         elif ip is not None:
             params.update(_ip_entry({"ip": ip, "bk_cloud_id": bk_cloud_id}))
         else:
-            raise InvalidParameterError("host_id", "pass host_id, or ip (and bk_cloud_id)")
+            raise InvalidParameterError("bk_host_id", "pass bk_host_id, or ip (and bk_cloud_id)")
         self._need_gateway("get_job_instance_ip_log")
         return self.api.call(ApiRequest("GET", "/api/v3/get_job_instance_ip_log", params=params), decode_envelope)
 
@@ -672,6 +758,8 @@ class BlueKingJobHook(JobLogsHook):
                             "tag": result.get("tag"),
                             **ip_log,
                         }
+                        if "retry_count" not in record:  # bk-job 3.x sends it as execute_count
+                            record["retry_count"] = ip_log.get("execute_count", 0)
                         yield LogChunk(
                             text=ip_log.get("log_content") or "",
                             header=_header(step, index, len(steps), host),
@@ -839,8 +927,11 @@ class BlueKingJobHook(JobLogsHook):
         if bad_hosts:
             tails: dict[str, str] = {}
 
+            exit_codes: dict[str, Any] = {}
+
             def keep_tail(chunk: LogChunk) -> None:
                 tails[chunk.cursor["host"]] = _tail(chunk.text, tail_lines)
+                exit_codes[chunk.cursor["host"]] = (chunk.record or {}).get("exit_code")
 
             yield from relay(self.log_program(job_ref, only_hosts=set(bad_hosts)), keep_tail)
             for key, (step, host) in bad_hosts.items():
@@ -848,7 +939,8 @@ class BlueKingJobHook(JobLogsHook):
                 units.append(
                     FailedUnit(
                         name=f"step {step.get('name')!r} (id {step.get('step_instance_id')}) host {host.get('bk_cloud_id', 0)}:{host.get('ip')}",
-                        reason=f"ip_status {code} ({host_status_name(code)}), exit code {host.get('exit_code')}",
+                        reason=f"ip_status {code} ({host_status_name(code)}), exit code "
+                        f"{host.get('exit_code', exit_codes.get(key))}",
                         log_tail=tails.get(key, ""),
                     ),
                 )
