@@ -6,8 +6,7 @@ from __future__ import annotations
 import logging
 
 import pytest
-from airflow.providers.common.compat.sdk import AirflowSensorTimeout, AirflowSkipException
-from airflow.sdk.exceptions import TaskDeferred
+from airflow.providers.common.compat.sdk import AirflowSensorTimeout, AirflowSkipException, TaskDeferred
 from helpers import poke_until_done, round_trip, trigger_events, wait_for_blueking_job
 
 from airflow_joblogs.exceptions import InvalidParameterError, JobFailedError
