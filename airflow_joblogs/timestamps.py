@@ -51,6 +51,7 @@ def user_timezone() -> tzinfo:
 def reset() -> None:
     """Forget the time zone read and the times rendered with it (after the configuration changed)."""
     user_timezone.cache_clear()
+    _local_minute.cache_clear()
     _render_text.cache_clear()
     _render_epoch.cache_clear()
 
@@ -124,6 +125,37 @@ def _iso(moment: datetime, fraction_digits: int) -> str:
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
+@functools.lru_cache(maxsize=4096)
+def _local_minute(head: str) -> tuple[str, str] | None:
+    """A UTC minute ``YYYY-MM-DDTHH:MM`` in Airflow's zone, as (local minute, offset suffix); None when not a time."""
+    try:
+        moment = datetime.fromisoformat(head + ":00+00:00")
+    except ValueError:
+        return None
+    local = moment.astimezone(user_timezone())
+    offset = local.isoformat()[19:]
+    if len(offset) != 6:  # an offset with seconds (old local mean times): the general path
+        return None
+    return local.isoformat()[:16], "Z" if offset == "+00:00" else offset
+
+
+def _render_utc_iso(text: str) -> str | None:
+    """The fast path for QingCloud's and MGN's ``YYYY-MM-DDTHH:MM:SS[.fff|.ffffff]Z``, which come once a line:
+    the minute is converted once (zones change offset only on whole UTC minutes), the seconds are kept as sent."""
+    size = len(text)
+    if (size == 20 or size == 24 or size == 27) and text[-1] == "Z" and text[10] == "T" and text[16] == ":":
+        seconds = text[17:-1]
+        if (
+            seconds[:2].isdigit()
+            and seconds[:2] < "60"
+            and (size == 20 or (seconds[2] == "." and seconds[3:].isdigit()))
+        ):
+            local = _local_minute(text[:16])
+            if local is not None:
+                return f"{local[0]}:{seconds}{local[1]}"
+    return None
+
+
 @functools.lru_cache(maxsize=4096)  # items of a job share their seconds often; the cache holds the zone's output
 def _render_text(text: str, naive_zone: tzinfo | None) -> str:
     found = _parse_text(text, naive_zone)
@@ -144,7 +176,7 @@ def render(value: Any, *, naive_zone: tzinfo | None = None, missing: str = "-") 
     if value is None or value == "":
         return missing
     if isinstance(value, str):
-        return _render_text(value, naive_zone)
+        return _render_utc_iso(value) or _render_text(value, naive_zone)
     if isinstance(value, datetime):
         moment = parse(value, naive_zone=naive_zone)
         return str(value) if moment is None else _iso(moment, 6 if moment.microsecond else 0)

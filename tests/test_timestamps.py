@@ -223,3 +223,21 @@ def test_blueking_gateway_records_match_esb_v2_whatever_the_zone(bk, zone):
     assert [(r.get("start_time"), r.get("end_time")) for r in gateway] == [
         (r.get("start_time"), r.get("end_time")) for r in esb
     ]
+
+
+@pytest.mark.parametrize("name", [*ZONES, "Australia/Lord_Howe", "Asia/Kolkata"])
+def test_lines_across_a_daylight_saving_change_show_the_right_offset(zone, name):
+    """QingCloud's and MGN's times are converted a minute at a time: the offset must still change on the instant."""
+    import pendulum
+
+    zone(name)
+    start = datetime(2018, 3, 11, 6, 58, tzinfo=UTC)  # New York springs forward at 07:00 UTC
+    for step in range(0, 240, 7):
+        moment = start + timedelta(seconds=step)
+        text = moment.strftime("%Y-%m-%dT%H:%M:%S") + ".250Z"
+        expected = pendulum.instance(moment).in_timezone(name).isoformat(timespec="milliseconds")
+        expected = expected[:-6] + "Z" if expected.endswith("+00:00") else expected
+        assert render(text) == expected.replace(".000", ".250")
+    assert render("2018-10-07T15:30:00Z") == pendulum.parse("2018-10-07T15:30:00Z").in_timezone(
+        name
+    ).isoformat().replace("+00:00", "Z")
