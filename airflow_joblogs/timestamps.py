@@ -44,7 +44,7 @@ def user_timezone() -> tzinfo:
 
     name = conf.get("core", "default_timezone", fallback="utc") or "utc"
     if name == "system":
-        return pendulum.local_timezone()
+        return pendulum.tz.local_timezone()
     return pendulum.timezone(name)
 
 
