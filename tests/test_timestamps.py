@@ -42,8 +42,9 @@ def zone(monkeypatch: pytest.MonkeyPatch):
         # BlueKing gateway v3: milliseconds since the epoch (seconds are told apart as bk-job does)
         (1521095970123, None, datetime(2018, 3, 15, 6, 39, 30, 123000, tzinfo=UTC)),
         (1521095970, None, datetime(2018, 3, 15, 6, 39, 30, tzinfo=UTC)),
-        # CodeArts Build record times: no offset
+        # CodeArts Build record times: no offset; Huawei IAM token times: UTC with microseconds
         ("2026-11-22 10:00:05", CST, datetime(2026, 11, 22, 2, 0, 5, tzinfo=UTC)),
+        ("2026-11-23T10:00:00.000000Z", None, datetime(2026, 11, 23, 10, tzinfo=UTC)),
         # QingCloud: ISO 8601 UTC
         ("2018-03-04T05:37:58Z", None, datetime(2018, 3, 4, 5, 37, 58, tzinfo=UTC)),
         # AWS MGN: ISO 8601 UTC with a fraction (ISO8601DatetimeString), or a datetime from botocore
