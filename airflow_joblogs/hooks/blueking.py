@@ -7,7 +7,6 @@ import ipaddress
 import re
 from collections import deque
 from collections.abc import AsyncIterator, Iterator
-from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -44,6 +43,7 @@ from airflow_joblogs.http import (
     retry_after_seconds,
 )
 from airflow_joblogs.models import FailedUnit, JobState, JobStatus, LazyLogChunk, LogChunk
+from airflow_joblogs.timestamps import esb_v2_from_ms
 from airflow_joblogs.validation import as_int
 
 if TYPE_CHECKING:
@@ -149,10 +149,8 @@ USER_HINT = (
 _DIGITS = re.compile(r"^[0-9]+$")
 #: BlueKing's ids are 64-bit integers
 _MAX_ID = 2**63 - 1
-_LOG_TIME = "%Y-%m-%d %H:%M:%S %z"
 #: the entry of a host the answer left out (read, never written)
 _NO_LOG: dict[str, Any] = {}
-_CST = timezone(timedelta(hours=8))
 
 
 # -- validation (before any network call) ---------------------------------------------------------------
@@ -376,13 +374,6 @@ def decode_batch_logs(response: httpx.Response, *, hosts: list[dict[str, Any]]) 
     return [logs.get(h.get("bk_host_id")) or logs.get((h.get("bk_cloud_id", 0), h.get("ip"))) or _NO_LOG for h in hosts]
 
 
-@functools.lru_cache(maxsize=4096)  # a step's hosts mostly share their start and end times
-def _format_ms(value: Any) -> str | None:
-    if not value:
-        return None
-    return datetime.fromtimestamp(int(value) / 1000, _CST).strftime(_LOG_TIME)
-
-
 def status_name(code: Any) -> str:
     return JOB_STATUS_NAMES.get(code, "undocumented")
 
@@ -465,8 +456,8 @@ class _StepHostLines:
             "tag": get("tag"),
             "retry_count": self.retry_count,
             "total_time": (get("total_time") or 0) / 1000,
-            "start_time": _format_ms(get("start_time")),
-            "end_time": _format_ms(get("end_time")),
+            "start_time": esb_v2_from_ms(get("start_time")),
+            "end_time": esb_v2_from_ms(get("end_time")),
             "ip": get("ip"),
             "bk_cloud_id": get("bk_cloud_id", 0),
             "bk_host_id": get("bk_host_id"),
