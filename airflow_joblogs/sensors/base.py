@@ -149,21 +149,17 @@ class JobSensor(BaseSensorOperator):
             self._budget = StreamBudget(self.stream_logs_max_bytes_per_check, self.stream_logs_max_bytes)
         return self._budget
 
-    def describe(self, status: JobStatus, with_state: bool = True) -> str:
-        """``7 (waiting for a user's confirmation)``: the raw status and what it means (the service's own
-        meaning where the sensor knows it, else the provider's reading of it when ``with_state``)."""
-        meaning = self.status_meanings.get(status.raw_status)
-        if meaning is None and with_state:
-            meaning = status.state.value.replace("_", " ")
-        return f"{status.raw_status!r} ({meaning})" if meaning else repr(status.raw_status)
+    def describe(self, status: JobStatus) -> str:
+        """``7 (waiting for user)``: the raw status and what it means (the service's own meaning where the
+        sensor knows it, else the provider's reading of it)."""
+        meaning = self.status_meanings.get(status.raw_status) or status.state.value.replace("_", " ")
+        return f"{status.raw_status!r} ({meaning})"
 
     def _check(self, status: JobStatus) -> bool:
         self._last_status = status
         verdict = decide(status, self.success_states, self.failure_states, self.unknown_is_failure)
         if verdict == SUCCESS:
-            self.log.info(
-                "%s job %s finished with %s: success", status.service, status.job_id, self.describe(status, False)
-            )
+            self.log.info("%s job %s finished with %r: success", status.service, status.job_id, status.raw_status)
             return True
         if verdict == FAILURE:
             self._raise_failure(status)
@@ -262,9 +258,7 @@ class JobSensor(BaseSensorOperator):
         kind = event["status"]
         if kind == SUCCESS:
             status = JobStatus.from_dict(event["job_status"])
-            self.log.info(
-                "%s job %s finished with %s: success", status.service, status.job_id, self.describe(status, False)
-            )
+            self.log.info("%s job %s finished with %r: success", status.service, status.job_id, status.raw_status)
             return None
         if kind == FAILURE:
             self._raise_failure(JobStatus.from_dict(event["job_status"]))
