@@ -207,3 +207,42 @@ def test_a_connection_of_another_type_is_refused_by_name(service: Service, monke
         op.poke({})
     assert error.value.parameter == f"{service.conn_type}_conn_id"
     assert f"is of type '{other}'" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "hook_path",
+    [
+        "airflow_joblogs.hooks.blueking.BlueKingJobHook",
+        "airflow_joblogs.hooks.codearts.CodeArtsBuildHook",
+        "airflow_joblogs.hooks.qingcloud.QingCloudHook",
+        "airflow_joblogs.hooks.mgn.MgnHook",
+    ],
+)
+def test_every_hook_implements_the_service_contract(hook_path: str) -> None:
+    """Each member of JobService, with the same parameters (the hooks derive from Airflow's BaseHook, which
+    type checkers may see as Any: this test is what holds them to the contract)."""
+    import inspect
+
+    from airflow_joblogs._imports import import_string
+    from airflow_joblogs.contract import JobService
+
+    if hook_path.endswith("MgnHook"):
+        pytest.importorskip("airflow.providers.amazon.aws.hooks.base_aws", reason="needs airflow-joblogs[amazon]")
+    hook = import_string(hook_path)
+    assert isinstance(hook.default_conn_name, str) and hook.default_conn_name
+    members = [
+        name
+        for name, value in vars(JobService).items()
+        if callable(value) and (not name.startswith("_") or name in ("__enter__", "__exit__", "__init__"))
+    ]
+    assert "tail_logs" in members and "ajob_status_from_ref" in members
+    for name in members:
+        wanted = inspect.signature(getattr(JobService, name))
+        actual = inspect.signature(getattr(hook, name))
+        assert inspect.iscoroutinefunction(getattr(hook, name)) == inspect.iscoroutinefunction(
+            getattr(JobService, name)
+        ), name
+        for parameter in wanted.parameters.values():
+            if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+                continue
+            assert parameter.name in actual.parameters, f"{hook_path}.{name} lacks {parameter.name!r}"
