@@ -56,6 +56,20 @@ class JobService(Protocol):
     def __exit__(self, *exc: object) -> None: ...
 
 
+class RunService(JobService, Protocol):
+    """A service hook a run operator uses besides the waiting: terminate a job it started, name its console page."""
+
+    def cancel_job(self, job_ref: JobRef) -> str:
+        """Terminate the job; the service's answer, as a sentence for the task log."""
+        ...
+
+    async def acancel_job(self, job_ref: JobRef) -> str: ...
+
+    def console_url(self, job_ref: JobRef) -> str | None:
+        """The job's page in the service's web console (from the connection's ``console_url`` extra), or None."""
+        ...
+
+
 if TYPE_CHECKING:  # mypy checks that every service hook implements the contract
 
     def _every_service_implements_the_contract() -> list[type[JobService]]:
@@ -65,3 +79,9 @@ if TYPE_CHECKING:  # mypy checks that every service hook implements the contract
         from airflow_joblogs.hooks.qingcloud import QingCloudHook
 
         return [BlueKingJobHook, CodeArtsBuildHook, QingCloudHook, MgnHook]
+
+    def _run_services_implement_the_run_contract() -> list[type[RunService]]:
+        from airflow_joblogs.hooks.blueking import BlueKingJobHook
+        from airflow_joblogs.hooks.codearts import CodeArtsBuildHook
+
+        return [BlueKingJobHook, CodeArtsBuildHook]
