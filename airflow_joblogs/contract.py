@@ -82,6 +82,5 @@ if TYPE_CHECKING:  # mypy checks that every service hook implements the contract
 
     def _run_services_implement_the_run_contract() -> list[type[RunService]]:
         from airflow_joblogs.hooks.blueking import BlueKingJobHook
-        from airflow_joblogs.hooks.codearts import CodeArtsBuildHook
 
-        return [BlueKingJobHook, CodeArtsBuildHook]
+        return [BlueKingJobHook]
