@@ -56,3 +56,16 @@ class JobService(Protocol):
 
     def __exit__(self, *exc: object) -> None: ...
 
+
+class RunService(JobService, Protocol):
+    """A service hook a run operator uses besides the waiting: terminate a job it started, name its console page."""
+
+    def cancel_job(self, job_ref: JobRef) -> str:
+        """Terminate the job; the service's answer, as a sentence for the task log."""
+        ...
+
+    async def acancel_job(self, job_ref: JobRef) -> str: ...
+
+    def console_url(self, job_ref: JobRef) -> str | None:
+        """The job's page in the service's web console (from the connection's ``console_url`` extra), or None."""
+        ...

@@ -79,6 +79,11 @@ CONNECTION_TYPES: list[dict[str, Any]] = [
                 "description": "A user access token (bkauth/ssm; ESB: its bk_access_token): verifies the user instead of bk_token.",
                 "schema": {"type": ["string", "null"], "format": "password"},
             },
+            "console_url": {
+                "label": "JOB web console URL",
+                "description": "The JOB web address (e.g. https://job.example.com): run operators link each job they start to {console_url}/api_execute/{job_instance_id}.",
+                "schema": {"type": ["string", "null"]},
+            },
             "tenant_id": {
                 "label": "Tenant id",
                 "description": "Sent as X-Bk-Tenant-Id on multi-tenant installations (API gateway only).",
@@ -256,6 +261,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_joblogs.triggers.mgn"],
             },
         ],
+        "extra-links": ["airflow_joblogs.operators.run.JobConsoleLink"],
         "connection-types": CONNECTION_TYPES,
         "config": {
             "joblogs": {

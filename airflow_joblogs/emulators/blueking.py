@@ -27,6 +27,7 @@ previous batch (a stale answer); ``stall`` does not apply (nothing here is paged
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from collections.abc import Iterable
@@ -71,7 +72,35 @@ RESOURCES = {
     "get_job_instance_status": "GET",
     "get_job_instance_ip_log": "GET",
     "batch_get_job_instance_ip_log": "POST",
+    "execute_job_plan": "POST",
+    "fast_execute_script": "POST",
+    "operate_job_instance": "POST",
+    "get_job_instance_global_var_value": "GET",
 }
+#: the resources that start or act on jobs (served by :meth:`BlueKingEmulator.run_api`)
+RUN_RESOURCES = frozenset({"execute_job_plan", "fast_execute_script", "operate_job_instance"})
+ILLEGAL_PARAM = 1241002
+UNSUPPORTED_OPERATION = 1241003
+MISSING_PARAM = 1241004  # MISSING_PARAM_WITH_PARAM_NAME
+ILLEGAL_PARAM_NAMED = 1241005  # ILLEGAL_PARAM_WITH_PARAM_NAME
+REPEAT_START = 1241015  # UNSUPPORTED_OPERATION_REPEAT_START_JOB
+SCRIPT_NOT_EXIST = 1243001
+TASK_PLAN_NOT_EXIST = 1243009
+SERVER_EMPTY = 1244001
+#: the job plans (business 2) execute_job_plan starts: plan id -> (catalogue job it runs like, global variables)
+PLANS: dict[int, tuple[int, list[dict[str, Any]]]] = {
+    101: (
+        1001,
+        [
+            {"id": 1011, "name": "version", "value": "v2.3", "type": 1},
+            {"id": 1012, "name": "env", "value": "prod", "type": 1},
+        ],
+    ),
+    102: (1002, [{"id": 1021, "name": "version", "value": "v1.8", "type": 1}]),
+    103: (1003, []),
+}
+#: the first job instance id a started job gets
+FIRST_STARTED_JOB = 30001
 #: EsbBatchGetJobInstanceIpLogV3ResourceImpl.checkRequest: at most 500 hosts
 MAX_BATCH_HOSTS = 500
 PACKAGE_HOST_ID = 100000
@@ -97,6 +126,7 @@ class Step:
     duration: float
     hosts: list[Host] = field(default_factory=list)
     final_status: int = 3
+    script: str | None = None  # a fast_execute_script step's script (its ``echo`` lines are the hosts' output)
 
 
 @dataclass
@@ -106,6 +136,10 @@ class Job:
     steps: list[Step]
     pending: float = 0.5
     log_bytes_per_host: int = 0  # > 0: generate a log of about this size per host
+    #: the job's life (seconds) at which operate_job_instance terminated it, None if it was not
+    terminated_at: float | None = None
+    #: the global variables (``{id, name, value, type}``) a started job plan runs with
+    global_vars: list[dict[str, Any]] = field(default_factory=list)
 
 
 def host_log(job: Job, step: Step, host: Host) -> str:
@@ -117,6 +151,15 @@ def host_log(job: Job, step: Step, host: Host) -> str:
         return (
             head + f"[{stamp}:01] download /data/release/{job.name}.tar.gz from 10.0.0.1 -> {host.ip}: 100% 18.2MB/s\n"
         )
+    if step.script is not None:
+        out = [head]
+        for line in step.script.splitlines():
+            if line.strip().startswith("echo "):
+                out.append(f"[{stamp}:01][PID:{pid}] {line.strip()[5:].strip().strip(chr(34) + chr(39))}\n")
+        out.append(
+            f"[{stamp}:02][PID:{pid}] job_{'success' if host.exit_code == 0 else 'fail'} exit={host.exit_code}\n"
+        )
+        return "".join(out)
     if job.log_bytes_per_host:
         line = f"[{stamp}:05][PID:{pid}] export batch rows=5000 table=orders host={host.ip} ok\n"
         body = line * max(1, job.log_bytes_per_host // len(line))
@@ -202,8 +245,26 @@ class StepView:
     end: float | None
 
 
+#: seconds a terminated job stays 10 (force-terminating) before it is 11 (force-terminated)
+STOP_SECONDS = 1.0
+
+
 def job_view(job: Job, elapsed: float) -> tuple[int, list[StepView]]:
-    """(job status, step views) after ``elapsed`` seconds of the job's life."""
+    """(job status, step views) after ``elapsed`` seconds of the job's life.
+
+    A terminated job (bk-job ``JobListener.stopJob``): status 10 (STOPPING) for :data:`STOP_SECONDS`, then 11
+    (STOP_SUCCESS); the step that was running or waiting ends 11, its hosts 403 (GSE force-terminate ok), later
+    steps never start."""
+    if job.terminated_at is None or elapsed < job.terminated_at:
+        return _natural_view(job, elapsed)
+    _, views = _natural_view(job, job.terminated_at)
+    if elapsed < job.terminated_at + STOP_SECONDS:
+        return 10, views
+    end = job.terminated_at + STOP_SECONDS
+    return 11, [StepView(v.step, 11, v.progress, v.start, end) if v.status in (2, 7) else v for v in views]
+
+
+def _natural_view(job: Job, elapsed: float) -> tuple[int, list[StepView]]:
     if elapsed < job.pending:
         return 1, [StepView(s, 1, 0.0, None, None) for s in job.steps]
     t = elapsed - job.pending
@@ -289,6 +350,8 @@ def view_history_permission(biz: int) -> dict[str, Any]:
 
 
 def _host_status(view: StepView, host: Host) -> int:
+    if view.status == 11:
+        return 403
     if view.status == 1:
         return 5
     if view.status == 2:
@@ -325,6 +388,11 @@ class BlueKingEmulator:
         #: the hosts of the last batch_get_job_instance_ip_log answer, per step (for the "repeat" paging fault)
         self._last_batch: dict[int, list[Host]] = {}
         self._host_index: dict[int, dict[str, Host]] = {}
+        self._next_job_id = FIRST_STARTED_JOB
+        #: requests to start a job (execute_job_plan, fast_execute_script), accepted or not
+        self.start_requests = 0
+        #: the job instance ids operate_job_instance was asked to terminate, in order
+        self.terminate_requests: list[int] = []
 
     # -- envelopes ------------------------------------------------------------------------------------------
     # bk-job's EsbResp (``@JsonInclude(NON_NULL)``): ``code``, ``result``, ``job_request_id``, ``message`` (only on a
@@ -611,15 +679,33 @@ class BlueKingEmulator:
                 params = None  # type: ignore[assignment]
             if not isinstance(params, dict):
                 return self.gateway(self.job_fail(BAD_REQUEST, "Bad Request"))
+        if api in RUN_RESOURCES:
+            return self.gateway(self.run_api(api, params, user))
         if params.get("job_instance_id") in (None, ""):
             return self.gateway(self.job_fail(BAD_REQUEST, "Bad Request"))
-        if api != "get_job_instance_status" and params.get("step_instance_id") in (None, ""):
+        if api.endswith("_ip_log") and params.get("step_instance_id") in (None, ""):
             return self.gateway(self.job_fail(BAD_REQUEST, "Bad Request"))
         job, error = self.lookup(params["job_instance_id"], self._biz(params), user)
         if error:
             return self.gateway(error)
         assert job is not None
         status, views = self.state(job)
+        if api == "get_job_instance_global_var_value":  # EsbGetJobInstanceGlobalVarValueV3ResourceImpl
+            return self.gateway(
+                self.job_ok(
+                    {
+                        "job_instance_id": job.job_instance_id,
+                        "step_instance_var_list": [
+                            {
+                                "step_instance_id": v.step.step_instance_id,
+                                "global_var_list": [dict(g) for g in job.global_vars],
+                            }
+                            for v in views
+                            if job.global_vars and v.start is not None
+                        ],
+                    }
+                )
+            )
         if api == "get_job_instance_status":
             with_hosts = str(params.get("return_ip_result", "false")).lower() == "true"
             finished = status in FINISHED
@@ -712,6 +798,141 @@ class BlueKingEmulator:
                 }
             )
         )
+
+    # -- starting and terminating jobs (gateway v3) -----------------------------------------------------------
+    def run_api(self, api: str, params: dict[str, Any], user: str) -> dict[str, Any]:
+        """``execute_job_plan``, ``fast_execute_script`` and ``operate_job_instance``, checked as bk-job's
+        ``Esb*V3ResourceImpl`` check them; a started job runs on the emulator's clock like the catalogue's."""
+        if api == "operate_job_instance":
+            return self.operate(params, user)
+        self.start_requests += 1
+        if api == "execute_job_plan":
+            return self.execute_plan(params)
+        return self.fast_script(params)
+
+    def _new_job(self, name: str, steps: list[Step], global_vars: list[dict[str, Any]]) -> Job:
+        job_id, self._next_job_id = self._next_job_id, self._next_job_id + 1
+        job = Job(job_id, name, steps, global_vars=global_vars)
+        self.jobs[job_id] = job
+        self.clock.elapsed(job_id)  # its life starts now
+        return job
+
+    def execute_plan(self, params: dict[str, Any]) -> dict[str, Any]:
+        plan_id = _int_or_none(params.get("job_plan_id"))
+        if plan_id is None or plan_id <= 0:
+            return self.job_fail(ILLEGAL_PARAM_NAMED, "Invalid request parameter [job_plan_id]")
+        variables = params.get("global_var_list") or []
+        if not isinstance(variables, list) or any(
+            not isinstance(v, dict) or (not _int_or_none(v.get("id")) and not str(v.get("name") or "").strip())
+            for v in variables
+        ):
+            return self.job_fail(ILLEGAL_PARAM_NAMED, "Invalid request parameter [global_var.id|global_var.name]")
+        if plan_id not in PLANS or str(self._biz(params)) != str(BIZ_ID):
+            return self.job_fail(TASK_PLAN_NOT_EXIST, "Job plan does not exist")
+        template_id, defaults = PLANS[plan_id]
+        template = catalogue()[template_id]
+        values = [dict(v) for v in defaults]
+        for given in variables:  # by id, else by name; the plan's other variables keep their values
+            for var in values:
+                if var["id"] == _int_or_none(given.get("id")) or (
+                    not given.get("id") and var["name"] == given.get("name")
+                ):
+                    var["value"] = given.get("value")
+        job_id = self._next_job_id
+        steps = [
+            Step(job_id * 10 + n, st.name, st.type, st.duration, st.hosts, st.final_status)
+            for n, st in enumerate(template.steps, 1)
+        ]
+        job = self._new_job(template.name, steps, values)
+        return self.job_ok(
+            {"job_instance_id": job.job_instance_id, "job_instance_name": job.name, "step_instance_id": None}
+        )
+
+    def fast_script(self, params: dict[str, Any]) -> dict[str, Any]:
+        version_id, script_id, content = (
+            params.get("script_version_id"),
+            params.get("script_id"),
+            params.get("script_content"),
+        )
+        if version_id is None and not script_id and not content:
+            return self.job_fail(
+                MISSING_PARAM, "Missing request parameter [script_version_id|script_id|script_content]"
+            )
+        if version_id is not None and (_int_or_none(version_id) or 0) < 1:
+            return self.job_fail(ILLEGAL_PARAM_NAMED, "Invalid request parameter [script_version_id]")
+        if content and _int_or_none(params.get("script_language")) not in (1, 2, 3, 4, 5):
+            return self.job_fail(ILLEGAL_PARAM_NAMED, "Invalid request parameter [script_language]")
+        server = params.get("target_server")
+        if not isinstance(server, dict):
+            return self.job_fail(MISSING_PARAM, "Missing request parameter [target_server]")
+        ids = [h for h in server.get("host_id_list") or [] if _int_or_none(h)]
+        ips = [e for e in server.get("ip_list") or [] if isinstance(e, dict) and e.get("ip")]
+        if not ids and not ips and not server.get("dynamic_group_list") and not server.get("topo_node_list"):
+            return self.job_fail(SERVER_EMPTY, "Host is empty")
+        if (_int_or_none(params.get("account_id")) or 0) < 1 and not str(params.get("account_alias") or "").strip():
+            return self.job_fail(MISSING_PARAM, "Missing request parameter [account_id|account_alias]")
+        if version_id is not None or script_id:  # the emulator has no script library
+            return self.job_fail(SCRIPT_NOT_EXIST, "Script not exist")
+        try:
+            script = base64.b64decode(str(content), validate=True).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            return self.job_fail(ILLEGAL_PARAM_NAMED, "Invalid request parameter [script_content]")
+        exit_code = 0
+        for line in script.splitlines():
+            words = line.split()
+            if len(words) == 2 and words[0] == "exit" and words[1].isdigit():
+                exit_code = int(words[1])
+                break
+        hosts = [
+            Host(
+                int(h),
+                f"10.2.{(int(h) >> 8) & 255}.{int(h) & 255}",
+                final_status=104 if exit_code else 9,
+                exit_code=exit_code,
+                tag="job_fail" if exit_code else "",
+            )
+            for h in ids
+        ] + [
+            Host(
+                200000 + n,
+                str(e["ip"]),
+                int(e.get("bk_cloud_id") or 0),
+                final_status=104 if exit_code else 9,
+                exit_code=exit_code,
+                tag="job_fail" if exit_code else "",
+            )
+            for n, e in enumerate(ips, 1)
+        ]
+        name = str(params.get("task_name") or "") or f"API_Quick_execution_script_{_EPOCH:%Y%m%d%H%M%S}000"
+        job_id = self._next_job_id
+        step = Step(job_id * 10 + 1, name, 1, 1.0, hosts, final_status=4 if exit_code else 3, script=script)
+        job = self._new_job(name, [step], [])
+        return self.job_ok(
+            {
+                "job_instance_id": job.job_instance_id,
+                "job_instance_name": name,
+                "step_instance_id": step.step_instance_id,
+            }
+        )
+
+    def operate(self, params: dict[str, Any], user: str) -> dict[str, Any]:
+        job_id, code = _int_or_none(params.get("job_instance_id")), _int_or_none(params.get("operation_code"))
+        if not job_id or job_id <= 0 or code not in (1, 2):
+            return self.job_fail(ILLEGAL_PARAM, "Invalid request parameters")
+        job, error = self.lookup(job_id, self._biz(params), user)
+        if error:
+            return error
+        assert job is not None
+        status, _ = self.state(job)
+        if code == 2:  # every emulated job starts at once: none waits to be started
+            return self.job_fail(
+                REPEAT_START, f"Unsupported operation,do not repeat start the job,job_instance_id={job_id}"
+            )
+        self.terminate_requests.append(job_id)
+        if status not in (2, 7):  # TaskExecuteServiceImpl.terminateJob: only running or waiting jobs
+            return self.job_fail(UNSUPPORTED_OPERATION, "Unsupported operation")
+        job.terminated_at = self.clock.elapsed(job_id)
+        return self.job_ok({"job_instance_id": job_id, "job_instance_name": None, "step_instance_id": None})
 
     async def api_not_found(self, request: Request) -> Response:
         return self.gateway_error(

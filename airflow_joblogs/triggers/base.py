@@ -51,6 +51,10 @@ class JobTrigger(BaseTrigger):
     deferring), then one every ``poll_interval``, so triggers started together do not poll in step.
     All kwargs are JSON values. Events: ``{"status": "success"|"failure"|"timeout"|"error", "message",
     "job_status": {...}, "cursor": ...}``; errors are reported as events, never raised.
+
+    With ``cancel_on_kill`` (a run operator's job), :meth:`on_kill` terminates the job when a user marks the
+    deferred task failed or successful, or clears it (Airflow 3.3 and later call it then; earlier releases never
+    do). Never from :meth:`cleanup`, which also runs when a triggerer restarts or hands the trigger over.
     """
 
     #: dotted path of the hook class (imported lazily, so this module stays cheap for the triggerer)
@@ -71,8 +75,10 @@ class JobTrigger(BaseTrigger):
         stream_logs_max_bytes_per_check: int | None = None,
         stream_logs_max_bytes: int | None = None,
         streamed_bytes: int = 0,
+        cancel_on_kill: bool = False,
     ) -> None:
         super().__init__()
+        self.cancel_on_kill = bool(cancel_on_kill)
         self.conn_id = conn_id
         self.job_ref = job_ref
         self.success_states = list(success_states)
@@ -85,9 +91,11 @@ class JobTrigger(BaseTrigger):
         self.budget = StreamBudget(stream_logs_max_bytes_per_check, stream_logs_max_bytes, streamed_bytes)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
+        kwargs: dict[str, Any] = {"cancel_on_kill": True} if self.cancel_on_kill else {}
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
             {
+                **kwargs,
                 "conn_id": self.conn_id,
                 "job_ref": self.job_ref,
                 "success_states": self.success_states,
@@ -102,6 +110,17 @@ class JobTrigger(BaseTrigger):
                 "streamed_bytes": self.budget.used,
             },
         )
+
+    async def on_kill(self) -> None:
+        """A user acted on the deferred task (Airflow >= 3.3): terminate the job a run operator started."""
+        if not self.cancel_on_kill:
+            return
+        hook = await self.amake_hook()
+        try:
+            answer = await hook.acancel_job(self.job_ref)
+            self.log.info("terminated %s: %s", self.job_ref, answer)
+        finally:
+            await hook.aclose()
 
     def make_hook(self) -> Any:
         from airflow_joblogs._imports import import_string
