@@ -228,7 +228,8 @@ def _to_xcom(chunks: Iterable[LogChunk], manifest: dict[str, Any], log_format: s
     return manifest
 
 
-_LOCAL_PROTOCOLS = ("", "file", "local")
+#: protocols whose first path segment is a bucket or container (a directory elsewhere: sftp, hdfs ...)
+_BUCKET_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "abfs", "abfss", "az", "adl", "oss", "r2"})
 
 
 def check_store(final: ObjectStoragePath) -> None:
@@ -247,20 +248,20 @@ def check_store(final: ObjectStoragePath) -> None:
         except AirflowNotFoundException:
             raise InvalidParameterError(
                 "destination",
-                f"{str(final)!r} names the connection {conn_id!r} (before '@'), which does not exist",
+                f"{final.protocol}://{final.path!r} names the connection {conn_id!r} (before '@'), which does not exist",
             ) from None
-    if final.protocol in _LOCAL_PROTOCOLS:
+    if final.protocol not in _BUCKET_PROTOCOLS:
         return
     container = final.path.split("/", 1)[0]
     try:
         exists = final.fs.exists(container)
-    except PermissionError:  # may write objects without the right to look at the bucket: let the write tell
+    except OSError:  # may write objects without the right to look at the bucket: let the write tell
         return
     if not exists:
         raise InvalidParameterError(
             "destination",
-            f"the bucket (container) {container!r} of {str(final)!r} does not exist; "
-            "create it first: only prefixes (folders) inside it are created",
+            f"the bucket (container) {container!r} of {final.protocol}://{final.path!r} does not exist or is not "
+            "visible with its connection; create it first: only prefixes (folders) inside it are created",
         )
 
 

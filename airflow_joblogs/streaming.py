@@ -14,12 +14,13 @@ class StreamBudget:
     worker and the triggerer. ``None`` for a cap means no cap.
     """
 
-    __slots__ = ("per_check", "per_task", "used")
+    __slots__ = ("announced", "per_check", "per_task", "used")
 
     def __init__(self, per_check: int | None = None, per_task: int | None = None, used: int = 0) -> None:
         self.per_check = per_check
         self.per_task = per_task
         self.used = used
+        self.announced = False  # the task's cap was reported in this process
 
     @property
     def exhausted(self) -> bool:
@@ -73,9 +74,18 @@ class _BudgetedLogWriter:
 
     def finish(self) -> None:
         """Log a marker if lines were skipped: how many, which cap, and where the whole log is."""
+        if self.budget.exhausted and not self.skipped_lines and not self.budget.announced:
+            self.budget.announced = True  # filled to the byte: say so once, later checks stream nothing
+            self.logger.warning(
+                "[stream_logs] stream_logs_max_bytes=%d reached for this task; no more lines are streamed. "
+                "The whole log: the job in the service's console, or archive it with the service's log operator.",
+                self.budget.per_task,
+            )
+            return
         if not self.skipped_lines:
             return
         if self.budget.exhausted:
+            self.budget.announced = True
             cap = f"stream_logs_max_bytes={self.budget.per_task} for this task; no more lines are streamed"
         else:
             cap = f"stream_logs_max_bytes_per_check={self.budget.per_check}"

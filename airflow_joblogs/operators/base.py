@@ -12,7 +12,7 @@ from airflow_joblogs._imports import LazyClass
 from airflow_joblogs.archive import DEFAULT_MAX_XCOM_BYTES, archive_chunks, destination_url, validate_archive_options
 from airflow_joblogs.contract import JobService
 from airflow_joblogs.exceptions import JobNotFinishedError
-from airflow_joblogs.models import JobStatus, LogChunk
+from airflow_joblogs.models import JobState, JobStatus, LogChunk
 from airflow_joblogs.validation import as_number, one_of, require_bool
 
 #: what a log operator does when the job has not finished yet
@@ -158,13 +158,18 @@ class JobLogOperator(BaseOperator):
         self.log.info("%s; waiting for it to end (a check every %gs)", what, self.wait_interval)
         deadline = time.monotonic() + self.wait_timeout
         while not status.state.is_terminal:
-            if time.monotonic() + self.wait_interval > deadline:
+            if status.state == JobState.WAITING_USER:  # never ends by itself: no worker slot held for nothing
+                raise JobNotFinishedError(
+                    f"{status.service} job {status.job_id} is {status.raw_status!r}, waiting for a person's "
+                    "confirmation in the service's console, which does not end by itself; nothing was archived"
+                )
+            if time.monotonic() >= deadline:
                 raise JobNotFinishedError(
                     f"{status.service} job {status.job_id} is still {status.raw_status!r} "
                     f"({status.state.value.replace('_', ' ')}) after wait_timeout={self.wait_timeout:g}s; "
                     "nothing was archived"
                 )
-            time.sleep(self.wait_interval)
+            time.sleep(max(0.0, min(self.wait_interval, deadline - time.monotonic())))
             status = hook.job_status_from_ref(status_ref)
         self.log.info("%s job %s ended with %r; archiving its log", status.service, status.job_id, status.raw_status)
         return status

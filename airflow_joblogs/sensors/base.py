@@ -8,7 +8,7 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import AirflowSensorTimeout, AirflowSkipException, BaseSensorOperator
 
-from airflow_joblogs.exceptions import JobFailedError
+from airflow_joblogs.exceptions import JobFailedError, JobLogsError
 from airflow_joblogs.waiting import (
     DEFAULT_STREAM_MAX_BYTES,
     DEFAULT_STREAM_MAX_BYTES_PER_CHECK,
@@ -102,11 +102,20 @@ class JobSensor(JobWaitMixin, BaseSensorOperator):
                 self.job_ref(), self.poke_interval, self.deadline(self.timeout, self.execution_timeout)
             ),
             method_name="execute_complete",
-            timeout=timedelta(seconds=self.timeout),
+            # later than the trigger's own deadline, so its timeout event (the job's status, soft_fail) comes first
+            timeout=timedelta(seconds=self.timeout + max(60.0, 2 * self.poke_interval)),
         )
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> None:
-        kind, last = self.read_event(event)
+        try:
+            kind, last = self.read_event(event)
+        except (AirflowSkipException, JobFailedError):
+            raise
+        except JobLogsError as exc:  # the trigger reported an error: never_fail skips, as in poke mode
+            if self.never_fail:
+                self.log.error("%s", exc)
+                raise AirflowSkipException(f"Skipping because never_fail is set: {exc}") from exc
+            raise
         if kind == "timeout":
             raise AirflowSensorTimeout(self.timeout_message(last, f"the timeout of {self.timeout:g}s"))
         return None
