@@ -8,7 +8,13 @@ from typing import Any, ClassVar
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
-from airflow_joblogs.archive import DEFAULT_MAX_XCOM_BYTES, archive_chunks, destination_url, validate_archive_options
+from airflow_joblogs.archive import (
+    DEFAULT_MAX_XCOM_BYTES,
+    archive_chunks,
+    destination_url,
+    object_uri,
+    validate_archive_options,
+)
 from airflow_joblogs.exceptions import JobNotFinishedError
 from airflow_joblogs.hooks.base import JobLogsHook
 from airflow_joblogs.models import JobStatus, LogChunk
@@ -40,6 +46,10 @@ class JobLogOperator(BaseOperator):
         archive time.
     :param wait_interval: seconds between checks with ``if_unfinished="wait"`` (default 30).
     :param wait_timeout: give up waiting after this many seconds (default 24 hours).
+
+    Lineage: Airflow's hook lineage records the archive (``scheme://bucket/key``) as the task's output, and
+    with ``apache-airflow-providers-openlineage`` installed, :meth:`get_openlineage_facets_on_complete`
+    describes it to OpenLineage (see :ref:`concepts-lineage`).
     """
 
     hook_class: ClassVar[type[JobLogsHook]]
@@ -72,6 +82,8 @@ class JobLogOperator(BaseOperator):
         self.if_unfinished = one_of(if_unfinished, "if_unfinished", IF_UNFINISHED)
         self.wait_interval = as_number(wait_interval, "wait_interval")
         self.wait_timeout = as_number(wait_timeout, "wait_timeout")
+        self._manifest: dict[str, Any] | None = None
+        self._remote_job_id: str | None = None
 
     # -- subclasses -------------------------------------------------------------------------------------
     def job_ref(self) -> dict[str, Any]:
@@ -119,6 +131,8 @@ class JobLogOperator(BaseOperator):
             )
             if status_ref is not None and self.follows_to_end:
                 status = hook.job_status_from_ref(status_ref)
+        self._remote_job_id = status.job_id if status is not None else "/".join(str(v) for v in ref.values())
+        self._manifest = manifest
         if status is not None:
             manifest["job_status"] = {
                 "raw_status": status.raw_status,
@@ -166,3 +180,62 @@ class JobLogOperator(BaseOperator):
             status = hook.job_status_from_ref(status_ref)
         self.log.info("%s job %s ended with %r; archiving its log", status.service, status.job_id, status.raw_status)
         return status
+
+    # -- OpenLineage (called by apache-airflow-providers-openlineage when it is installed) --------------------
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """The archive as the task's OpenLineage output, and the remote job as a run facet.
+
+        Output dataset: namespace and name of the final object as OpenLineage names object storage
+        (``s3://bucket`` + key; ``file`` + absolute path), with ``outputStatistics`` (``rowCount``: log lines,
+        ``size``: stored bytes, ``fileCount``: 1), ``version`` (the stored object's sha256) and ``storage``
+        (file format). The remote job: an ``externalQuery`` run facet (``externalQueryId``: the job's id,
+        ``source``: the service). An archive into XCom has no output dataset.
+        """
+        from airflow.providers.openlineage.extractors import OperatorLineage
+        from openlineage.client.event_v2 import OutputDataset
+        from openlineage.client.facet_v2 import (
+            dataset_version_dataset,
+            external_query_run,
+            output_statistics_output_dataset,
+            storage_dataset,
+        )
+
+        run_facets: dict[str, Any] = {}
+        if self._remote_job_id:
+            run_facets["externalQuery"] = external_query_run.ExternalQueryRunFacet(
+                externalQueryId=self._remote_job_id, source=self.service_name
+            )
+        outputs = []
+        manifest = self._manifest or {}
+        if manifest.get("uri"):
+            namespace, name = openlineage_name(object_uri(manifest["uri"]))
+            file_format = manifest["format"] + (f"+{manifest['compression']}" if manifest.get("compression") else "")
+            outputs.append(
+                OutputDataset(
+                    namespace=namespace,
+                    name=name,
+                    facets={
+                        "version": dataset_version_dataset.DatasetVersionDatasetFacet(
+                            datasetVersion=manifest["stored_sha256"]
+                        ),
+                        "storage": storage_dataset.StorageDatasetFacet(
+                            storageLayer="object_storage", fileFormat=file_format
+                        ),
+                    },
+                    outputFacets={
+                        "outputStatistics": output_statistics_output_dataset.OutputStatisticsOutputDatasetFacet(
+                            rowCount=manifest["lines"], size=manifest["stored_bytes"], fileCount=1
+                        )
+                    },
+                )
+            )
+        return OperatorLineage(outputs=outputs, run_facets=run_facets)
+
+
+def openlineage_name(uri: str) -> tuple[str, str]:
+    """OpenLineage's (namespace, name) of an object URI: ``s3://bucket`` + key, ``file`` + absolute path."""
+    scheme, _, rest = uri.partition("://")
+    if scheme == "file":
+        return "file", rest
+    netloc, _, path = rest.partition("/")
+    return f"{scheme}://{netloc}", path
