@@ -26,6 +26,8 @@ from airflow_joblogs.models import LogChunk
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
 
+    from airflow_joblogs.log_rules import LogMatcher
+
 LOG_FORMATS = ("text", "jsonl")
 COMPRESSIONS = (None, "gzip")
 DEFAULT_MAX_XCOM_BYTES = 64 * 1024
@@ -180,8 +182,12 @@ def archive_chunks(
     overwrite: bool = False,
     job: dict[str, Any] | None = None,
     service: str = "",
+    matcher: LogMatcher | None = None,
 ) -> dict[str, Any]:
-    """Write ``chunks`` to ``destination`` (None → into the returned manifest, capped) and return the manifest."""
+    """Write ``chunks`` to ``destination`` (None → into the returned manifest, capped) and return the manifest.
+
+    ``matcher`` (optional) sees every chunk; its findings go into the manifest as ``log_patterns``.
+    """
     validate_archive_options(log_format, compression, max_xcom_bytes)
     manifest: dict[str, Any] = {
         "service": service,
@@ -189,12 +195,24 @@ def archive_chunks(
         "format": log_format,
         "compression": compression,
     }
+    if matcher is not None:
+        chunks = _matched(chunks, matcher)
     if destination is None:
-        return _to_xcom(chunks, manifest, log_format, max_xcom_bytes)
-    final = resolve_destination(
-        destination, default_name + (".jsonl" if log_format == "jsonl" else ".log") + (".gz" if compression else "")
-    )
-    return _to_path(chunks, manifest, final, log_format, compression, overwrite)
+        manifest = _to_xcom(chunks, manifest, log_format, max_xcom_bytes)
+    else:
+        final = resolve_destination(
+            destination, default_name + (".jsonl" if log_format == "jsonl" else ".log") + (".gz" if compression else "")
+        )
+        manifest = _to_path(chunks, manifest, final, log_format, compression, overwrite)
+    if matcher is not None:
+        manifest["log_patterns"] = matcher.report()
+    return manifest
+
+
+def _matched(chunks: Iterable[LogChunk], matcher: LogMatcher) -> Iterable[LogChunk]:
+    for chunk in chunks:
+        matcher.feed(chunk)
+        yield chunk
 
 
 def _consume(chunks: Iterable[LogChunk], log_format: str, write: Any, manifest: dict[str, Any]) -> _Counter:

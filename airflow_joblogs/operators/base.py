@@ -17,11 +17,15 @@ from airflow_joblogs.archive import (
 )
 from airflow_joblogs.exceptions import JobNotFinishedError
 from airflow_joblogs.hooks.base import JobLogsHook
+from airflow_joblogs.log_rules import LogMatcher, check_patterns
 from airflow_joblogs.models import JobStatus, LogChunk
 from airflow_joblogs.validation import as_number, one_of, require_bool
 
 #: what a log operator does when the job has not finished yet
 IF_UNFINISHED = ("fail", "warn", "wait")
+#: what the manifest keeps of the lines ``log_patterns`` matched: units per pattern, lines per unit
+LOG_PATTERN_UNITS = 50
+LOG_PATTERN_LINES_PER_UNIT = 5
 
 
 class JobLogOperator(BaseOperator):
@@ -46,6 +50,10 @@ class JobLogOperator(BaseOperator):
         archive time.
     :param wait_interval: seconds between checks with ``if_unfinished="wait"`` (default 30).
     :param wait_timeout: give up waiting after this many seconds (default 24 hours).
+    :param log_patterns: regular expressions checked (``re.search``) against every line of the archived log.
+        The manifest's ``log_patterns`` maps each pattern to ``{"count": matching lines, "units": {unit: [first
+        matching lines]}}`` (a unit is a host, step, server ...: the chunk's header; at most 50 units per
+        pattern and 5 lines per unit are kept, every line is counted), so a downstream task or branch can act.
 
     Lineage: Airflow's hook lineage records the archive (``scheme://bucket/key``) as the task's output, and
     with ``apache-airflow-providers-openlineage`` installed, :meth:`get_openlineage_facets_on_complete`
@@ -69,6 +77,7 @@ class JobLogOperator(BaseOperator):
         if_unfinished: str = "fail",
         wait_interval: float = 30.0,
         wait_timeout: float = 24 * 3600.0,
+        log_patterns: Iterable[str] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -82,6 +91,7 @@ class JobLogOperator(BaseOperator):
         self.if_unfinished = one_of(if_unfinished, "if_unfinished", IF_UNFINISHED)
         self.wait_interval = as_number(wait_interval, "wait_interval")
         self.wait_timeout = as_number(wait_timeout, "wait_timeout")
+        self.log_patterns = check_patterns(log_patterns, "log_patterns")
         self._manifest: dict[str, Any] | None = None
         self._remote_job_id: str | None = None
 
@@ -128,6 +138,11 @@ class JobLogOperator(BaseOperator):
                 overwrite=self.overwrite,
                 job=ref,
                 service=self.service_name,
+                matcher=LogMatcher(
+                    self.log_patterns, max_units=LOG_PATTERN_UNITS, max_lines_per_unit=LOG_PATTERN_LINES_PER_UNIT
+                )
+                if self.log_patterns
+                else None,
             )
             if status_ref is not None and self.follows_to_end:
                 status = hook.job_status_from_ref(status_ref)

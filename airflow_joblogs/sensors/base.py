@@ -11,13 +11,17 @@ from airflow.providers.common.compat.sdk import AirflowSensorTimeout, AirflowSki
 
 from airflow_joblogs.exceptions import InvalidParameterError, JobFailedError, JobLogsError
 from airflow_joblogs.hooks.base import JobLogsHook
+from airflow_joblogs.log_rules import LogMatcher, check_patterns
 from airflow_joblogs.models import FAILURE, SUCCESS, JobStatus, decide
-from airflow_joblogs.streaming import StreamBudget
+from airflow_joblogs.streaming import StreamBudget, follow_logs
 from airflow_joblogs.validation import as_int, optional_bool, readable_order, require_bool
 
 #: default caps on what ``stream_logs`` writes into a task log (per check, and over the whole task)
 DEFAULT_STREAM_MAX_BYTES_PER_CHECK = 512 * 1024
 DEFAULT_STREAM_MAX_BYTES = 4 * 1024 * 1024
+#: what a sensor keeps of the lines ``fail_on_log_patterns`` matched: units per pattern, lines per unit
+LOG_RULE_UNITS = 5
+LOG_RULE_LINES_PER_UNIT = 3
 
 if TYPE_CHECKING:
     from airflow_joblogs.triggers.base import JobTrigger
@@ -62,6 +66,12 @@ class JobSensor(BaseSensorOperator):
         4 MiB); then streaming stops with a marker. ``None`` lifts either cap. Archive the whole log with the
         service's log operator.
     :param log_tail_lines: how many last log lines of each failed part the failure error shows.
+    :param fail_on_log_patterns: regular expressions (checked with ``re.search`` on each log line): a job
+        whose status says success but whose log has a matching line fails the task, with an error naming
+        the pattern, the units (hosts, steps, servers) and their first matching lines. With ``stream_logs``
+        the lines are checked as they arrive (also in the triggerer, also past the stream caps); at success
+        the rest of the log (all of it without ``stream_logs``) is read and checked before the task succeeds.
+        A pattern that does not compile is refused when the DAG is parsed.
 
     With ``soft_fail=True`` (or ``never_fail=True``) a failed job skips the task instead of failing it, in
     every mode, and the failure report is written to the task log first.
@@ -92,6 +102,7 @@ class JobSensor(BaseSensorOperator):
         stream_logs_max_bytes_per_check: int | None = DEFAULT_STREAM_MAX_BYTES_PER_CHECK,
         stream_logs_max_bytes: int | None = DEFAULT_STREAM_MAX_BYTES,
         log_tail_lines: int = 20,
+        fail_on_log_patterns: Iterable[str] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -120,6 +131,7 @@ class JobSensor(BaseSensorOperator):
                 "stream_logs in reschedule mode repeats earlier lines at every poke; prefer deferrable=True"
             )
         self.log_tail_lines = as_int(log_tail_lines, "log_tail_lines", minimum=0)
+        self.fail_on_log_patterns = check_patterns(fail_on_log_patterns, "fail_on_log_patterns")
         self._cursor: Any = None
         self._budget: StreamBudget | None = None
         self._last_status: JobStatus | None = None
@@ -145,7 +157,14 @@ class JobSensor(BaseSensorOperator):
     def stream_budget(self) -> StreamBudget:
         """What ``stream_logs`` may still write into this task's log (kept across pokes of one try)."""
         if self._budget is None:
-            self._budget = StreamBudget(self.stream_logs_max_bytes_per_check, self.stream_logs_max_bytes)
+            matcher = None
+            if self.fail_on_log_patterns:
+                matcher = LogMatcher(
+                    self.fail_on_log_patterns, max_units=LOG_RULE_UNITS, max_lines_per_unit=LOG_RULE_LINES_PER_UNIT
+                )
+            self._budget = StreamBudget(
+                self.stream_logs_max_bytes_per_check, self.stream_logs_max_bytes, matcher=matcher
+            )
         return self._budget
 
     def describe(self, status: JobStatus, with_state: bool = True) -> str:
@@ -160,6 +179,7 @@ class JobSensor(BaseSensorOperator):
         self._last_status = status
         verdict = decide(status, self.success_states, self.failure_states, self.unknown_is_failure)
         if verdict == SUCCESS:
+            self._check_log_rules(status, self.stream_budget.matcher)
             self.log.info(
                 "%s job %s finished with %s: success", status.service, status.job_id, self.describe(status, False)
             )
@@ -169,9 +189,24 @@ class JobSensor(BaseSensorOperator):
         self.log.info("%s job %s is %s", status.service, status.job_id, self.describe(status))
         return False
 
-    def _raise_failure(self, status: JobStatus) -> NoReturn:
+    def _check_log_rules(self, status: JobStatus, matcher: LogMatcher | None) -> None:
+        """Fail a job that succeeded if its log matched ``fail_on_log_patterns`` (as a failed job fails)."""
+        if matcher is None or not matcher.matched:
+            return
+        title = f"{status.service} job {status.job_id}"
+        if status.name:
+            title += f" ({status.name})"
+        self._raise_failure(
+            status,
+            JobFailedError(
+                f"{title} ended in status {self.describe(status, False)}, a success state, but its log matches "
+                f"fail_on_log_patterns:\n{matcher.describe()}"
+            ),
+        )
+
+    def _raise_failure(self, status: JobStatus, error: JobFailedError | None = None) -> NoReturn:
         """Fail the task with the failure report, or, with ``soft_fail``/``never_fail``, log it and skip."""
-        error = self._failure_error(status)
+        error = error or self._failure_error(status)
         if self.soft_fail or self.never_fail:
             option = "soft_fail" if self.soft_fail else "never_fail"
             self.log.error("%s", error)
@@ -206,8 +241,13 @@ class JobSensor(BaseSensorOperator):
     def poke(self, context: Any) -> bool:
         ref = self.job_ref()
         status = self.hook.job_status_from_ref(ref)
-        if self.stream_logs:
-            self._cursor = self.hook.tail_logs(ref, self._cursor, self.log, self.stream_budget)
+        budget = self.stream_budget
+        if self.stream_logs or (
+            budget.matcher is not None
+            and decide(status, self.success_states, self.failure_states, self.unknown_is_failure) == SUCCESS
+        ):
+            # at success with log rules, the rest of the log is read (and matched) before the verdict
+            self._cursor = follow_logs(self.hook, ref, self._cursor, self.log, budget, self.stream_logs)
         return self._check(status)
 
     def execute(self, context: Any) -> Any:
@@ -250,6 +290,7 @@ class JobSensor(BaseSensorOperator):
                 stream_logs_max_bytes_per_check=budget.per_check,
                 stream_logs_max_bytes=budget.per_task,
                 streamed_bytes=budget.used,
+                log_rules=budget.matcher.to_dict() if budget.matcher is not None else None,
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=self.timeout),
@@ -261,6 +302,8 @@ class JobSensor(BaseSensorOperator):
         kind = event["status"]
         if kind == SUCCESS:
             status = JobStatus.from_dict(event["job_status"])
+            if event.get("log_rules"):
+                self._check_log_rules(status, LogMatcher.from_dict(event["log_rules"]))
             self.log.info(
                 "%s job %s finished with %s: success", status.service, status.job_id, self.describe(status, False)
             )

@@ -13,8 +13,9 @@ from typing import Any, ClassVar
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_joblogs.exceptions import JobLogsError
-from airflow_joblogs.models import WAITING, JobStatus, decide
-from airflow_joblogs.streaming import StreamBudget
+from airflow_joblogs.log_rules import LogMatcher
+from airflow_joblogs.models import SUCCESS, WAITING, JobStatus, decide
+from airflow_joblogs.streaming import StreamBudget, afollow_logs
 
 _startup_heap_frozen = False
 
@@ -50,6 +51,10 @@ class JobTrigger(BaseTrigger):
     deferring), then one every ``poll_interval``, so triggers started together do not poll in step.
     All kwargs are JSON values. Events: ``{"status": "success"|"failure"|"timeout"|"error", "message",
     "job_status": {...}, "cursor": ...}``; errors are reported as events, never raised.
+
+    ``log_rules`` (a :meth:`~airflow_joblogs.log_rules.LogMatcher.to_dict` state, bounded) carries the sensor's
+    ``fail_on_log_patterns`` and what they matched so far: streamed lines are matched as they arrive, at
+    success the rest of the log is read and matched, and the event carries the state back as ``log_rules``.
     """
 
     #: dotted path of the hook class (imported lazily, so this module stays cheap for the triggerer)
@@ -70,6 +75,7 @@ class JobTrigger(BaseTrigger):
         stream_logs_max_bytes_per_check: int | None = None,
         stream_logs_max_bytes: int | None = None,
         streamed_bytes: int = 0,
+        log_rules: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.conn_id = conn_id
@@ -81,7 +87,8 @@ class JobTrigger(BaseTrigger):
         self.stream_logs = stream_logs
         self.cursor = cursor
         self.unknown_is_failure = unknown_is_failure
-        self.budget = StreamBudget(stream_logs_max_bytes_per_check, stream_logs_max_bytes, streamed_bytes)
+        matcher = LogMatcher.from_dict(log_rules) if log_rules else None
+        self.budget = StreamBudget(stream_logs_max_bytes_per_check, stream_logs_max_bytes, streamed_bytes, matcher)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -99,6 +106,7 @@ class JobTrigger(BaseTrigger):
                 "stream_logs_max_bytes_per_check": self.budget.per_check,
                 "stream_logs_max_bytes": self.budget.per_task,
                 "streamed_bytes": self.budget.used,
+                "log_rules": self.budget.matcher.to_dict() if self.budget.matcher is not None else None,
             },
         )
 
@@ -118,14 +126,15 @@ class JobTrigger(BaseTrigger):
         return self.make_hook()
 
     def _event(self, status: str, message: str, job_status: JobStatus | None = None) -> TriggerEvent:
-        return TriggerEvent(
-            {
-                "status": status,
-                "message": message,
-                "job_status": job_status.to_dict() if job_status else None,
-                "cursor": self.cursor,
-            }
-        )
+        payload = {
+            "status": status,
+            "message": message,
+            "job_status": job_status.to_dict() if job_status else None,
+            "cursor": self.cursor,
+        }
+        if self.budget.matcher is not None:
+            payload["log_rules"] = self.budget.matcher.to_dict()
+        return TriggerEvent(payload)
 
     async def _check(self, hook: Any, success: set[Any], failure: set[Any]) -> TriggerEvent | None:
         """One check: the event to fire (a verdict, or the deadline passed), or None to wait for the next.
@@ -136,9 +145,9 @@ class JobTrigger(BaseTrigger):
         triggerer's event loop, come sooner.
         """
         status: JobStatus = await hook.ajob_status_from_ref(self.job_ref)
-        if self.stream_logs:
-            self.cursor = await hook.atail_logs(self.job_ref, self.cursor, self.log, self.budget)
         verdict = decide(status, success, failure, self.unknown_is_failure)
+        if self.stream_logs or (self.budget.matcher is not None and verdict == SUCCESS):
+            self.cursor = await afollow_logs(hook, self.job_ref, self.cursor, self.log, self.budget, self.stream_logs)
         if verdict != WAITING:
             return self._event(verdict, f"{status.service} job {status.job_id} is {status.raw_status!r}", status)
         if self.end_time is not None and self.end_time <= time.time():
