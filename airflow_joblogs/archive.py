@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
 
     from airflow_joblogs.log_rules import LogMatcher
+    from airflow_joblogs.redaction import Redactor
 
 LOG_FORMATS = ("text", "jsonl")
 COMPRESSIONS = (None, "gzip")
@@ -183,10 +184,13 @@ def archive_chunks(
     job: dict[str, Any] | None = None,
     service: str = "",
     matcher: LogMatcher | None = None,
+    redactor: Redactor | None = None,
 ) -> dict[str, Any]:
     """Write ``chunks`` to ``destination`` (None → into the returned manifest, capped) and return the manifest.
 
-    ``matcher`` (optional) sees every chunk; its findings go into the manifest as ``log_patterns``.
+    ``redactor`` (optional) removes secrets from every chunk before anything else sees it: the manifest records
+    ``redacted: true`` and ``redactions`` (how many were replaced), and the checksums are of what was written.
+    ``matcher`` (optional) sees every (redacted) chunk; its findings go into the manifest as ``log_patterns``.
     """
     validate_archive_options(log_format, compression, max_xcom_bytes)
     manifest: dict[str, Any] = {
@@ -195,6 +199,8 @@ def archive_chunks(
         "format": log_format,
         "compression": compression,
     }
+    if redactor is not None:
+        chunks = redactor.chunks(chunks, log_format)
     if matcher is not None:
         chunks = _matched(chunks, matcher)
     if destination is None:
@@ -206,6 +212,8 @@ def archive_chunks(
         manifest = _to_path(chunks, manifest, final, log_format, compression, overwrite)
     if matcher is not None:
         manifest["log_patterns"] = matcher.report()
+    if redactor is not None:
+        manifest.update(redacted=True, redactions=redactor.replacements)
     return manifest
 
 

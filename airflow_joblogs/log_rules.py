@@ -2,7 +2,7 @@
 
 A :class:`LogMatcher` counts, per pattern, the log lines it matches (``re.search`` on each line) and keeps the
 first few of them per unit (host, step, server: the chunk's header), so what it holds stays small whatever
-the log's size. Its state is a JSON value (:meth:`LogMatcher.to_dict`), so a sensor can hand it to its trigger.
+the log's size. Kept lines pass through Airflow's secrets masker (they end up in errors and XCom). Its state is a JSON value (:meth:`LogMatcher.to_dict`), so a sensor can hand it to its trigger.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 
 from airflow_joblogs.exceptions import InvalidParameterError
 from airflow_joblogs.models import LogChunk
+from airflow_joblogs.redaction import airflow_redact
 
 #: the unit of a chunk without a header (a log that is one stream)
 WHOLE_LOG = "log"
@@ -20,8 +21,11 @@ WHOLE_LOG = "log"
 MAX_LINE_CHARS = 500
 
 
-def check_patterns(value: Any, parameter: str) -> list[str]:
-    """``value`` as a list of regular expressions (strings that compile), or an error naming ``parameter``."""
+def check_patterns(value: Any, parameter: str, *, may_match_empty: bool = True) -> list[str]:
+    """``value`` as a list of regular expressions (strings that compile), or an error naming ``parameter``.
+
+    ``may_match_empty=False`` also refuses a pattern that matches the empty string (a replacement would be put
+    between every two characters)."""
     if value is None:
         return []
     if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
@@ -31,9 +35,11 @@ def check_patterns(value: Any, parameter: str) -> list[str]:
         if not isinstance(pattern, str) or not pattern:
             raise InvalidParameterError(parameter, f"{pattern!r} is not a regular expression (a non-empty string)")
         try:
-            re.compile(pattern)
+            compiled = re.compile(pattern)
         except re.error as exc:
             raise InvalidParameterError(parameter, f"{pattern!r} is not a valid regular expression: {exc}") from None
+        if not may_match_empty and compiled.search("") is not None:
+            raise InvalidParameterError(parameter, f"{pattern!r} matches the empty string")
     return patterns
 
 
@@ -83,7 +89,7 @@ class LogMatcher:
                         continue
                     kept = rule.units[unit] = []
                 if len(kept) < self.max_lines_per_unit:
-                    kept.append(line[:MAX_LINE_CHARS])
+                    kept.append(airflow_redact(line)[:MAX_LINE_CHARS])
 
     @staticmethod
     def _lines(rule: _Rule, text: str) -> Iterable[str]:

@@ -8,17 +8,19 @@ from airflow_joblogs.models import LogChunk
 
 if TYPE_CHECKING:
     from airflow_joblogs.log_rules import LogMatcher
+    from airflow_joblogs.redaction import Redactor
 
 
 class StreamBudget:
     """What ``stream_logs`` may still write into one task's log: bytes per check and over the whole task.
 
     ``used`` travels with the task (the sensor hands it to its trigger), so the task's cap holds across the
-    worker and the triggerer. ``None`` for a cap means no cap. ``matcher`` (optional) sees every new chunk,
-    also those over a cap (log rules check the whole log, not only what is shown).
+    worker and the triggerer. ``None`` for a cap means no cap. ``redactor`` (optional) removes secrets from
+    every new chunk first; ``matcher`` (optional) then sees it, also a chunk over a cap (log rules check the
+    whole log, not only what is shown).
     """
 
-    __slots__ = ("matcher", "per_check", "per_task", "used")
+    __slots__ = ("matcher", "per_check", "per_task", "redactor", "used")
 
     def __init__(
         self,
@@ -26,11 +28,13 @@ class StreamBudget:
         per_task: int | None = None,
         used: int = 0,
         matcher: LogMatcher | None = None,
+        redactor: Redactor | None = None,
     ) -> None:
         self.per_check = per_check
         self.per_task = per_task
         self.used = used
         self.matcher = matcher
+        self.redactor = redactor
 
     @property
     def exhausted(self) -> bool:
@@ -61,6 +65,8 @@ class _BudgetedLogWriter:
         return room
 
     def write(self, chunk: LogChunk) -> None:
+        if self.budget.redactor is not None:
+            chunk = self.budget.redactor.chunk(chunk)
         if self.budget.matcher is not None:
             self.budget.matcher.feed(chunk)
         if self.skipped_lines:  # over a cap already: only count
@@ -112,7 +118,7 @@ class _Discard:
 
 def _silent(budget: StreamBudget) -> StreamBudget:
     # no room for any line: every line is skipped (and matched), nothing is written
-    return StreamBudget(per_check=0, per_task=None, matcher=budget.matcher)
+    return StreamBudget(per_check=0, per_task=None, matcher=budget.matcher, redactor=budget.redactor)
 
 
 def follow_logs(hook: Any, job_ref: dict[str, Any], cursor: Any, logger: Any, budget: StreamBudget, show: bool) -> Any:

@@ -15,10 +15,11 @@ from airflow_joblogs.archive import (
     object_uri,
     validate_archive_options,
 )
-from airflow_joblogs.exceptions import JobNotFinishedError
+from airflow_joblogs.exceptions import InvalidParameterError, JobNotFinishedError
 from airflow_joblogs.hooks.base import JobLogsHook
 from airflow_joblogs.log_rules import LogMatcher, check_patterns
 from airflow_joblogs.models import JobStatus, LogChunk
+from airflow_joblogs.redaction import Redactor
 from airflow_joblogs.validation import as_number, one_of, require_bool
 
 #: what a log operator does when the job has not finished yet
@@ -54,6 +55,12 @@ class JobLogOperator(BaseOperator):
         The manifest's ``log_patterns`` maps each pattern to ``{"count": matching lines, "units": {unit: [first
         matching lines]}}`` (a unit is a host, step, server ...: the chunk's header; at most 50 units per
         pattern and 5 lines per unit are kept, every line is counted), so a downstream task or branch can act.
+    :param redact: remove secrets from the archived log (``text`` and ``jsonl``, and the XCom copy): every
+        secret Airflow's secrets masker knows in the task (connection passwords, sensitive extras and
+        variables, values given to ``mask_secret``), and the matches of ``redact_patterns``, are replaced by
+        ``***``. The manifest records ``redacted: true`` and ``redactions`` (how many replacements); its sizes
+        and checksums are of what was written. Off by default.
+    :param redact_patterns: regular expressions whose matches are redacted too (with ``redact=True``).
 
     Lineage: Airflow's hook lineage records the archive (``scheme://bucket/key``) as the task's output, and
     with ``apache-airflow-providers-openlineage`` installed, :meth:`get_openlineage_facets_on_complete`
@@ -78,6 +85,8 @@ class JobLogOperator(BaseOperator):
         wait_interval: float = 30.0,
         wait_timeout: float = 24 * 3600.0,
         log_patterns: Iterable[str] | None = None,
+        redact: bool = False,
+        redact_patterns: Iterable[str] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -92,6 +101,10 @@ class JobLogOperator(BaseOperator):
         self.wait_interval = as_number(wait_interval, "wait_interval")
         self.wait_timeout = as_number(wait_timeout, "wait_timeout")
         self.log_patterns = check_patterns(log_patterns, "log_patterns")
+        self.redact = require_bool(redact, "redact")
+        self.redact_patterns = check_patterns(redact_patterns, "redact_patterns", may_match_empty=False)
+        if self.redact_patterns and not self.redact:
+            raise InvalidParameterError("redact_patterns", "is used only with redact=True; set redact=True")
         self._manifest: dict[str, Any] | None = None
         self._remote_job_id: str | None = None
 
@@ -143,6 +156,7 @@ class JobLogOperator(BaseOperator):
                 )
                 if self.log_patterns
                 else None,
+                redactor=Redactor(self.redact_patterns) if self.redact else None,
             )
             if status_ref is not None and self.follows_to_end:
                 status = hook.job_status_from_ref(status_ref)

@@ -13,6 +13,7 @@ from airflow_joblogs.exceptions import InvalidParameterError, JobFailedError, Jo
 from airflow_joblogs.hooks.base import JobLogsHook
 from airflow_joblogs.log_rules import LogMatcher, check_patterns
 from airflow_joblogs.models import FAILURE, SUCCESS, JobStatus, decide
+from airflow_joblogs.redaction import Redactor
 from airflow_joblogs.streaming import StreamBudget, follow_logs
 from airflow_joblogs.validation import as_int, optional_bool, readable_order, require_bool
 
@@ -72,6 +73,9 @@ class JobSensor(BaseSensorOperator):
         the lines are checked as they arrive (also in the triggerer, also past the stream caps); at success
         the rest of the log (all of it without ``stream_logs``) is read and checked before the task succeeds.
         A pattern that does not compile is refused when the DAG is parsed.
+    :param redact_patterns: regular expressions whose matches are replaced by ``***`` in the lines
+        ``stream_logs`` writes and in the lines a ``fail_on_log_patterns`` error shows (the secrets Airflow's
+        masker knows are removed from task logs by Airflow itself).
 
     With ``soft_fail=True`` (or ``never_fail=True``) a failed job skips the task instead of failing it, in
     every mode, and the failure report is written to the task log first.
@@ -103,6 +107,7 @@ class JobSensor(BaseSensorOperator):
         stream_logs_max_bytes: int | None = DEFAULT_STREAM_MAX_BYTES,
         log_tail_lines: int = 20,
         fail_on_log_patterns: Iterable[str] | None = None,
+        redact_patterns: Iterable[str] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -132,6 +137,7 @@ class JobSensor(BaseSensorOperator):
             )
         self.log_tail_lines = as_int(log_tail_lines, "log_tail_lines", minimum=0)
         self.fail_on_log_patterns = check_patterns(fail_on_log_patterns, "fail_on_log_patterns")
+        self.redact_patterns = check_patterns(redact_patterns, "redact_patterns", may_match_empty=False)
         self._cursor: Any = None
         self._budget: StreamBudget | None = None
         self._last_status: JobStatus | None = None
@@ -163,7 +169,10 @@ class JobSensor(BaseSensorOperator):
                     self.fail_on_log_patterns, max_units=LOG_RULE_UNITS, max_lines_per_unit=LOG_RULE_LINES_PER_UNIT
                 )
             self._budget = StreamBudget(
-                self.stream_logs_max_bytes_per_check, self.stream_logs_max_bytes, matcher=matcher
+                self.stream_logs_max_bytes_per_check,
+                self.stream_logs_max_bytes,
+                matcher=matcher,
+                redactor=Redactor(self.redact_patterns, masker=False) if self.redact_patterns else None,
             )
         return self._budget
 
@@ -291,6 +300,7 @@ class JobSensor(BaseSensorOperator):
                 stream_logs_max_bytes=budget.per_task,
                 streamed_bytes=budget.used,
                 log_rules=budget.matcher.to_dict() if budget.matcher is not None else None,
+                redact_patterns=self.redact_patterns or None,
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=self.timeout),

@@ -15,6 +15,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from airflow_joblogs.exceptions import JobLogsError
 from airflow_joblogs.log_rules import LogMatcher
 from airflow_joblogs.models import SUCCESS, WAITING, JobStatus, decide
+from airflow_joblogs.redaction import Redactor
 from airflow_joblogs.streaming import StreamBudget, afollow_logs
 
 _startup_heap_frozen = False
@@ -55,6 +56,7 @@ class JobTrigger(BaseTrigger):
     ``log_rules`` (a :meth:`~airflow_joblogs.log_rules.LogMatcher.to_dict` state, bounded) carries the sensor's
     ``fail_on_log_patterns`` and what they matched so far: streamed lines are matched as they arrive, at
     success the rest of the log is read and matched, and the event carries the state back as ``log_rules``.
+    ``redact_patterns``: regular expressions replaced by ``***`` in streamed (and matched) lines.
     """
 
     #: dotted path of the hook class (imported lazily, so this module stays cheap for the triggerer)
@@ -76,6 +78,7 @@ class JobTrigger(BaseTrigger):
         stream_logs_max_bytes: int | None = None,
         streamed_bytes: int = 0,
         log_rules: dict[str, Any] | None = None,
+        redact_patterns: list[str] | None = None,
     ) -> None:
         super().__init__()
         self.conn_id = conn_id
@@ -88,7 +91,11 @@ class JobTrigger(BaseTrigger):
         self.cursor = cursor
         self.unknown_is_failure = unknown_is_failure
         matcher = LogMatcher.from_dict(log_rules) if log_rules else None
-        self.budget = StreamBudget(stream_logs_max_bytes_per_check, stream_logs_max_bytes, streamed_bytes, matcher)
+        self.redact_patterns = list(redact_patterns) if redact_patterns else None
+        redactor = Redactor(self.redact_patterns, masker=False) if self.redact_patterns else None
+        self.budget = StreamBudget(
+            stream_logs_max_bytes_per_check, stream_logs_max_bytes, streamed_bytes, matcher, redactor
+        )
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -107,6 +114,7 @@ class JobTrigger(BaseTrigger):
                 "stream_logs_max_bytes": self.budget.per_task,
                 "streamed_bytes": self.budget.used,
                 "log_rules": self.budget.matcher.to_dict() if self.budget.matcher is not None else None,
+                "redact_patterns": self.redact_patterns,
             },
         )
 
