@@ -62,6 +62,10 @@ class JobLogOperator(BaseOperator):
         and checksums are of what was written. Off by default.
     :param redact_patterns: regular expressions whose matches are redacted too (with ``redact=True``).
 
+    Assets: with ``outlets=[Asset(...)]``, the asset event the task emits carries the manifest (without the
+    XCom copy of the log, ``content``) in its ``extra``, so a DAG scheduled on the asset finds the archive's
+    ``uri``, ``sha256`` and ``job`` in ``triggering_asset_events`` (see :ref:`concepts-assets`).
+
     Lineage: Airflow's hook lineage records the archive (``scheme://bucket/key``) as the task's output, and
     with ``apache-airflow-providers-openlineage`` installed, :meth:`get_openlineage_facets_on_complete`
     describes it to OpenLineage (see :ref:`concepts-lineage`).
@@ -168,6 +172,7 @@ class JobLogOperator(BaseOperator):
                 "state": status.state.value,
                 "finished": status.state.is_terminal,
             }
+        self._describe_outlet_events(context, manifest)
         where = manifest["uri"] or "XCom"
         self.log.info(
             "Archived %s log: %d bytes, %d lines, sha256 %s -> %s%s",
@@ -179,6 +184,20 @@ class JobLogOperator(BaseOperator):
             " (truncated to max_xcom_bytes)" if manifest.get("truncated") else "",
         )
         return manifest
+
+    def _describe_outlet_events(self, context: Any, manifest: dict[str, Any]) -> None:
+        """Put the manifest (without ``content``) into the ``extra`` of the asset events of the outlet assets."""
+        if not self.outlets or not hasattr(context, "get"):
+            return
+        events = context.get("outlet_events")
+        if events is None:
+            return
+        from airflow.providers.common.compat.sdk import Asset
+
+        extra = {key: value for key, value in manifest.items() if key != "content"}
+        for outlet in self.outlets:
+            if isinstance(outlet, Asset):
+                events[outlet].extra.update(extra)
 
     def _status_before_archiving(self, hook: Any, status_ref: dict[str, Any]) -> JobStatus:
         status: JobStatus = hook.job_status_from_ref(status_ref)
