@@ -7,6 +7,7 @@ import hashlib
 import runpy
 from pathlib import Path
 
+import airflow
 import pytest
 from airflow.providers.common.compat.sdk import Asset
 from conftest import ROOT
@@ -14,22 +15,16 @@ from helpers import wait_for_blueking_job
 
 from airflow_joblogs.operators.blueking import BlueKingJobLogOperator
 
+AIRFLOW_VERSION = tuple(int(part) for part in airflow.__version__.split(".")[:2])
 EXAMPLE = ROOT / "example_dags" / "blueking_archive_asset.py"
 
 
-class Events(dict):
-    """What ``context["outlet_events"]`` is to an operator: an accessor per asset, with an ``extra`` dict."""
-
-    def __missing__(self, asset):
-        accessor = self[asset] = type("Accessor", (), {})()
-        accessor.extra = {}
-        return accessor
-
-
 def test_the_outlet_event_carries_the_manifest_without_the_log(bk):
+    from airflow.sdk.execution_time.context import OutletEventAccessors  # context["outlet_events"] in a task
+
     wait_for_blueking_job(1006)
     asset = Asset("hotfix", uri="joblogs://blueking/hotfix")
-    events = Events()
+    events = OutletEventAccessors()
     manifest = BlueKingJobLogOperator(task_id="archive", job_instance_id=1006, bk_biz_id=2, outlets=[asset]).execute(
         {"outlet_events": events}
     )
@@ -39,6 +34,11 @@ def test_the_outlet_event_carries_the_manifest_without_the_log(bk):
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(
+    AIRFLOW_VERSION < (3, 1),
+    reason="dag.test() of Airflow 3.0 (seen with 3.0.6) does not activate a DAG's assets: the task fails before it runs "
+    "(AirflowInactiveAssetInInletOrOutletException)",
+)
 def test_the_asset_event_schedules_the_consumer(bk, run_example_dag, tmp_path):
     from airflow.models.asset import AssetDagRunQueue, AssetEvent, AssetModel
     from airflow.models.dag import DagModel

@@ -107,3 +107,48 @@ def test_openlineage_of_an_archive_into_xcom_has_no_dataset(bk, collector):
     lineage = extract(operator)
     assert lineage.outputs == [] and lineage.inputs == []
     assert lineage.run_facets["externalQuery"].externalQueryId == "1002"
+
+
+@pytest.mark.slow
+def test_the_openlineage_event_of_a_real_run_names_the_archive(bk, airflow_db, tmp_path):
+    """The example DAG run with dag.test() in a process of its own with OpenLineage's file transport: the
+    COMPLETE event of the log operator's task names the final object, with its facets."""
+    pytest.importorskip("airflow.providers.openlineage")
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    wait_for_blueking_job(1006)
+    events = tmp_path / "openlineage.jsonl"
+    archive = tmp_path / "archive"
+    env = {
+        **os.environ,
+        "JOBLOGS_ARCHIVE_ROOT": f"file://{archive}",
+        "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps({"type": "file", "log_file_path": str(events), "append": True}),
+        "AIRFLOW__OPENLINEAGE__NAMESPACE": "joblogs-test",
+    }
+    script = (
+        "import runpy, sys; run = runpy.run_path(sys.argv[1])['dag'].test(); "
+        "sys.exit(0 if str(run.state) in ('success', 'DagRunState.SUCCESS') else 1)"
+    )
+    subprocess.run(
+        [sys.executable, "-c", script, str(ROOT / "example_dags" / "blueking_archive_asset.py")],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=240,
+    )
+    emitted = [json.loads(line) for line in events.read_text().splitlines()]
+    [complete] = [
+        e for e in emitted if e.get("eventType") == "COMPLETE" and e["job"]["name"].endswith(".archive_hotfix_logs")
+    ]
+    [archived] = [p for p in archive.rglob("*") if p.is_file()]
+    [output] = complete["outputs"]
+    assert (output["namespace"], output["name"]) == ("file", str(archived))
+    assert output["outputFacets"]["outputStatistics"]["size"] == archived.stat().st_size
+    assert complete["inputs"] == []
+    assert complete["run"]["facets"]["externalQuery"]["externalQueryId"] == "1006"
+    assert ".partial" not in json.dumps(emitted)
