@@ -131,3 +131,28 @@ def test_patterns_are_matched_line_by_line(pattern, lines):
     matcher = LogMatcher([pattern], max_lines_per_unit=10)
     matcher.feed(LogChunk(text="a1\nb1\r\na2\nb2\n", header="h"))
     assert matcher.report()[pattern]["units"] == {"h": lines}
+
+
+def test_matches_found_before_deferring_survive_the_trigger(bk):
+    """What the worker matched travels in the trigger's kwargs and comes back in its event."""
+    from airflow_joblogs.triggers.blueking import BlueKingJobTrigger
+
+    wait_for_blueking_job(1006)
+    op = sensor(1006, fail_on_log_patterns=[r"disk full"])
+    earlier = LogMatcher([r"disk full"], max_units=5, max_lines_per_unit=3)
+    earlier.feed(LogChunk(text="warning: disk full on /var\n", header="step 10061 0:10.0.0.41"))
+    trigger = BlueKingJobTrigger(
+        conn_id="bk_job_default",
+        job_ref=op.job_ref(),
+        success_states=[3],
+        failure_states=[4],
+        poll_interval=0.05,
+        log_rules=earlier.to_dict(),
+    )
+    rebuilt = BlueKingJobTrigger(**round_trip(trigger, TRIGGER))
+    [event] = trigger_events(rebuilt)  # job 1006's own log has no such line
+    assert event["status"] == "success"
+    with pytest.raises(
+        JobFailedError, match=r"(?s)'disk full' matched 1 log line.*in step 10061 0:10.0.0.41:.*on /var"
+    ):
+        op.execute_complete({}, event)
