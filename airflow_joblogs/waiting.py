@@ -17,8 +17,10 @@ from airflow.providers.common.compat.sdk import AirflowSkipException, conf
 from airflow_joblogs._imports import LazyClass
 from airflow_joblogs.contract import JobService
 from airflow_joblogs.exceptions import InvalidParameterError, JobFailedError, JobLogsError
+from airflow_joblogs.log_rules import LogMatcher, check_patterns
 from airflow_joblogs.models import FAILURE, SUCCESS, JobStatus, decide
-from airflow_joblogs.streaming import StreamBudget
+from airflow_joblogs.redaction import Redactor
+from airflow_joblogs.streaming import StreamBudget, follow_logs
 from airflow_joblogs.validation import as_int, optional_bool, readable_order, require_bool
 
 if TYPE_CHECKING:
@@ -27,6 +29,9 @@ if TYPE_CHECKING:
 #: default caps on what ``stream_logs`` writes into a task log (per check, and over the whole task)
 DEFAULT_STREAM_MAX_BYTES_PER_CHECK = 512 * 1024
 DEFAULT_STREAM_MAX_BYTES = 4 * 1024 * 1024
+#: what a sensor keeps of the lines ``fail_on_log_patterns`` matched: units per pattern, lines per unit
+LOG_RULE_UNITS = 5
+LOG_RULE_LINES_PER_UNIT = 3
 
 
 def state_set(
@@ -86,6 +91,8 @@ class JobWaitMixin:
         stream_logs_max_bytes_per_check: int | None,
         stream_logs_max_bytes: int | None,
         log_tail_lines: int,
+        fail_on_log_patterns: Iterable[str] | None = None,
+        redact_patterns: Iterable[str] | None = None,
     ) -> None:
         """Validate and keep the waiting options (``deferrable`` None: ``[operators] default_deferrable``)."""
         self.conn_id = conn_id or self.hook_class.default_conn_name
@@ -108,6 +115,8 @@ class JobWaitMixin:
         )
         self.stream_logs_max_bytes = optional_cap(stream_logs_max_bytes, "stream_logs_max_bytes")
         self.log_tail_lines = as_int(log_tail_lines, "log_tail_lines", minimum=0)
+        self.fail_on_log_patterns = check_patterns(fail_on_log_patterns, "fail_on_log_patterns")
+        self.redact_patterns = check_patterns(redact_patterns, "redact_patterns", may_match_empty=False)
         self._cursor: Any = None
         self._budget: StreamBudget | None = None
         self._last_status: JobStatus | None = None
@@ -131,9 +140,20 @@ class JobWaitMixin:
 
     @property
     def stream_budget(self) -> StreamBudget:
-        """What ``stream_logs`` may still write into this task's log (kept across checks of one try)."""
+        """What ``stream_logs`` may still write into this task's log (kept across checks of one try), with the
+        matcher of ``fail_on_log_patterns`` and the redactor of ``redact_patterns``."""
         if self._budget is None:
-            self._budget = StreamBudget(self.stream_logs_max_bytes_per_check, self.stream_logs_max_bytes)
+            matcher = None
+            if self.fail_on_log_patterns:
+                matcher = LogMatcher(
+                    self.fail_on_log_patterns, max_units=LOG_RULE_UNITS, max_lines_per_unit=LOG_RULE_LINES_PER_UNIT
+                )
+            self._budget = StreamBudget(
+                self.stream_logs_max_bytes_per_check,
+                self.stream_logs_max_bytes,
+                matcher=matcher,
+                redactor=Redactor(self.redact_patterns, masker=False) if self.redact_patterns else None,
+            )
         return self._budget
 
     def describe(self, status: JobStatus) -> str:
@@ -146,14 +166,20 @@ class JobWaitMixin:
         """One check: the status now (and new log lines with ``stream_logs``); True on success, False while the
         job runs; the failure report (or a skip, see :meth:`raise_failure`) when it failed."""
         status = self.hook.job_status_from_ref(ref)
-        if self.stream_logs:
-            self._cursor = self.hook.tail_logs(ref, self._cursor, self.log, self.stream_budget)
+        budget = self.stream_budget
+        if self.stream_logs or (
+            budget.matcher is not None
+            and decide(status, self.success_states, self.failure_states, self.unknown_is_failure) == SUCCESS
+        ):
+            # at success with log rules, the rest of the log is read (and matched) before the verdict
+            self._cursor = follow_logs(self.hook, ref, self._cursor, self.log, budget, self.stream_logs)
         return self.judge(status)
 
     def judge(self, status: JobStatus) -> bool:
         self._last_status = status
         verdict = decide(status, self.success_states, self.failure_states, self.unknown_is_failure)
         if verdict == SUCCESS:
+            self.check_log_rules(status, self.stream_budget.matcher)
             self.log.info("%s job %s finished with %r: success", status.service, status.job_id, status.raw_status)
             return True
         if verdict == FAILURE:
@@ -161,9 +187,24 @@ class JobWaitMixin:
         self.log.info("%s job %s is %s", status.service, status.job_id, self.describe(status))
         return False
 
-    def raise_failure(self, status: JobStatus) -> NoReturn:
+    def check_log_rules(self, status: JobStatus, matcher: LogMatcher | None) -> None:
+        """Fail a job that succeeded if its log matched ``fail_on_log_patterns`` (as a failed job fails)."""
+        if matcher is None or not matcher.matched:
+            return
+        title = f"{status.service} job {status.job_id}"
+        if status.name:
+            title += f" ({status.name})"
+        self.raise_failure(
+            status,
+            JobFailedError(
+                f"{title} ended in status {status.raw_status!r}, a success state, but its log matches "
+                f"fail_on_log_patterns:\n{matcher.describe()}"
+            ),
+        )
+
+    def raise_failure(self, status: JobStatus, error: JobFailedError | None = None) -> NoReturn:
         """Fail the task with the failure report, or, with ``soft_fail``/``never_fail``, log it and skip."""
-        error = self.failure_error(status)
+        error = error or self.failure_error(status)
         soft_fail, never_fail = getattr(self, "soft_fail", False), getattr(self, "never_fail", False)
         if soft_fail or never_fail:
             option = "soft_fail" if soft_fail else "never_fail"
@@ -219,6 +260,8 @@ class JobWaitMixin:
             stream_logs_max_bytes_per_check=budget.per_check,
             stream_logs_max_bytes=budget.per_task,
             streamed_bytes=budget.used,
+            log_rules=budget.matcher.to_dict() if budget.matcher is not None else None,
+            redact_patterns=self.redact_patterns or None,
             **extra,
         )
 
@@ -231,6 +274,8 @@ class JobWaitMixin:
         if kind == SUCCESS:
             status = JobStatus.from_dict(event["job_status"])
             self._last_status = status
+            if event.get("log_rules"):
+                self.check_log_rules(status, LogMatcher.from_dict(event["log_rules"]))
             self.log.info("%s job %s finished with %r: success", status.service, status.job_id, status.raw_status)
             return SUCCESS, status
         if kind == FAILURE:

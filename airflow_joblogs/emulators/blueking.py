@@ -11,6 +11,8 @@ id   name                     what it shows
 1004 fleet-config-push        1,000 hosts, one step, succeeds
 1005 bulk-data-export         a very large log (``large_log_bytes`` over ``large_hosts`` hosts)
 1006 hotfix-restart           finished at once (success), 2 hosts
+1007 rotate-db-credentials    finished at once (success), 2 hosts; its scripts echo secrets
+                              (``PLANTED_SECRETS``) into their logs, as careless scripts do
 ==== ======================== ===============================================================
 
 Jobs start when first asked about and move pending -> running -> final over a few seconds
@@ -140,6 +142,8 @@ class Job:
     terminated_at: float | None = None
     #: the global variables (``{id, name, value, type}``) a started job plan runs with
     global_vars: list[dict[str, Any]] = field(default_factory=list)
+    #: lines every host logs before its last line (``{ip}`` is the host's IP)
+    extra_lines: tuple[str, ...] = ()
 
 
 def host_log(job: Job, step: Step, host: Host) -> str:
@@ -167,6 +171,7 @@ def host_log(job: Job, step: Step, host: Host) -> str:
     lines = [head]
     for n in range(1, 4):
         lines.append(f"[{stamp}:{n:02d}][PID:{pid}] {step.name}: stage {n}/3 done\n")
+    lines.extend(f"[{stamp}:04][PID:{pid}] {line.format(ip=host.ip)}\n" for line in job.extra_lines)
     if host.final_status in (9, 3):
         lines.append(f"[{stamp}:04][PID:{pid}] 部署完成 (deployment complete) exit=0\n")
     else:
@@ -189,6 +194,10 @@ def _hosts(count: int, start: int = 1, *, failing: dict[int, int] | None = None)
             )
         )
     return hosts
+
+
+#: what job 1007's scripts print: a database password, an API token, and a password in a connection URL
+PLANTED_SECRETS = ("Tr0ub4dor-emulator-3", "tok-5f0c2e9a7b18d4e6", "hunter2-emulator-url")
 
 
 def catalogue(large_log_bytes: int = 8 << 20, large_hosts: int = 40) -> dict[int, Job]:
@@ -232,6 +241,17 @@ def catalogue(large_log_bytes: int = 8 << 20, large_hosts: int = 40) -> dict[int
             log_bytes_per_host=max(1, large_log_bytes // max(1, large_hosts)),
         ),
         1006: Job(1006, "hotfix-restart", [Step(10061, "restart", 1, 0.0, _hosts(2, start=41))], pending=0.0),
+        1007: Job(
+            1007,
+            "rotate-db-credentials",
+            [Step(10071, "rotate", 1, 0.0, _hosts(2, start=51))],
+            pending=0.0,
+            extra_lines=(
+                f"DB_PASSWORD={PLANTED_SECRETS[0]} written to /etc/app/db.env on {{ip}}",
+                f"curl -H 'Authorization: Bearer {PLANTED_SECRETS[1]}' https://vault.example/v1/rotate",
+                f"connecting to postgresql://app:{PLANTED_SECRETS[2]}@{{ip}}:5432/app",
+            ),
+        ),
     }
 
 

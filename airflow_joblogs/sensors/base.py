@@ -35,6 +35,15 @@ class JobSensor(JobWaitMixin, BaseSensorOperator):
         4 MiB); then streaming stops with a marker. ``None`` lifts either cap. Archive the whole log with the
         service's log operator.
     :param log_tail_lines: how many last log lines of each failed part the failure error shows.
+    :param fail_on_log_patterns: regular expressions (checked with ``re.search`` on each log line): a job
+        whose status says success but whose log has a matching line fails the task, with an error naming
+        the pattern, the units (hosts, steps, servers) and their first matching lines. With ``stream_logs``
+        the lines are checked as they arrive (also in the triggerer, also past the stream caps); at success
+        the rest of the log (all of it without ``stream_logs``) is read and checked before the task succeeds.
+        A pattern that does not compile is refused when the DAG is parsed.
+    :param redact_patterns: regular expressions whose matches are replaced by ``***`` in the lines
+        ``stream_logs`` writes and in the lines a ``fail_on_log_patterns`` error shows (the secrets Airflow's
+        masker knows are removed from task logs by Airflow itself).
 
     With ``soft_fail=True`` (or ``never_fail=True``) a failed job skips the task instead of failing it, in
     every mode, and the failure report is written to the task log first.
@@ -53,6 +62,8 @@ class JobSensor(JobWaitMixin, BaseSensorOperator):
         stream_logs_max_bytes_per_check: int | None = DEFAULT_STREAM_MAX_BYTES_PER_CHECK,
         stream_logs_max_bytes: int | None = DEFAULT_STREAM_MAX_BYTES,
         log_tail_lines: int = 20,
+        fail_on_log_patterns: Iterable[str] | None = None,
+        redact_patterns: Iterable[str] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -65,6 +76,8 @@ class JobSensor(JobWaitMixin, BaseSensorOperator):
             stream_logs_max_bytes_per_check=stream_logs_max_bytes_per_check,
             stream_logs_max_bytes=stream_logs_max_bytes,
             log_tail_lines=log_tail_lines,
+            fail_on_log_patterns=fail_on_log_patterns,
+            redact_patterns=redact_patterns,
         )
         if self.stream_logs and self.mode == "reschedule" and not self.deferrable:
             # Airflow clears a task's XComs at every reschedule, so no cursor survives between pokes.

@@ -13,8 +13,10 @@ from typing import Any, ClassVar
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_joblogs.exceptions import JobLogsError
-from airflow_joblogs.models import WAITING, JobStatus, decide
-from airflow_joblogs.streaming import StreamBudget
+from airflow_joblogs.log_rules import LogMatcher
+from airflow_joblogs.models import SUCCESS, WAITING, JobStatus, decide
+from airflow_joblogs.redaction import Redactor
+from airflow_joblogs.streaming import StreamBudget, afollow_logs
 
 _startup_heap_frozen = False
 
@@ -55,6 +57,10 @@ class JobTrigger(BaseTrigger):
     With ``cancel_on_kill`` (a run operator's job), :meth:`on_kill` terminates the job when a user marks the
     deferred task failed or successful, or clears it (Airflow 3.3 and later call it then; earlier releases never
     do). Never from :meth:`cleanup`, which also runs when a triggerer restarts or hands the trigger over.
+    ``log_rules`` (a :meth:`~airflow_joblogs.log_rules.LogMatcher.to_dict` state, bounded) carries the sensor's
+    ``fail_on_log_patterns`` and what they matched so far: streamed lines are matched as they arrive, at
+    success the rest of the log is read and matched, and the event carries the state back as ``log_rules``.
+    ``redact_patterns``: regular expressions replaced by ``***`` in streamed (and matched) lines.
     """
 
     #: dotted path of the hook class (imported lazily, so this module stays cheap for the triggerer)
@@ -76,6 +82,8 @@ class JobTrigger(BaseTrigger):
         stream_logs_max_bytes: int | None = None,
         streamed_bytes: int = 0,
         cancel_on_kill: bool = False,
+        log_rules: dict[str, Any] | None = None,
+        redact_patterns: list[str] | None = None,
     ) -> None:
         super().__init__()
         self.cancel_on_kill = bool(cancel_on_kill)
@@ -88,7 +96,12 @@ class JobTrigger(BaseTrigger):
         self.stream_logs = stream_logs
         self.cursor = cursor
         self.unknown_is_failure = unknown_is_failure
-        self.budget = StreamBudget(stream_logs_max_bytes_per_check, stream_logs_max_bytes, streamed_bytes)
+        matcher = LogMatcher.from_dict(log_rules) if log_rules else None
+        self.redact_patterns = list(redact_patterns) if redact_patterns else None
+        redactor = Redactor(self.redact_patterns, masker=False) if self.redact_patterns else None
+        self.budget = StreamBudget(
+            stream_logs_max_bytes_per_check, stream_logs_max_bytes, streamed_bytes, matcher, redactor
+        )
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         kwargs: dict[str, Any] = {"cancel_on_kill": True} if self.cancel_on_kill else {}
@@ -108,6 +121,8 @@ class JobTrigger(BaseTrigger):
                 "stream_logs_max_bytes_per_check": self.budget.per_check,
                 "stream_logs_max_bytes": self.budget.per_task,
                 "streamed_bytes": self.budget.used,
+                "log_rules": self.budget.matcher.to_dict() if self.budget.matcher is not None else None,
+                "redact_patterns": self.redact_patterns,
             },
         )
 
@@ -138,14 +153,15 @@ class JobTrigger(BaseTrigger):
         return self.make_hook()
 
     def _event(self, status: str, message: str, job_status: JobStatus | None = None) -> TriggerEvent:
-        return TriggerEvent(
-            {
-                "status": status,
-                "message": message,
-                "job_status": job_status.to_dict() if job_status else None,
-                "cursor": self.cursor,
-            }
-        )
+        payload = {
+            "status": status,
+            "message": message,
+            "job_status": job_status.to_dict() if job_status else None,
+            "cursor": self.cursor,
+        }
+        if self.budget.matcher is not None:
+            payload["log_rules"] = self.budget.matcher.to_dict()
+        return TriggerEvent(payload)
 
     async def _check(self, hook: Any, success: set[Any], failure: set[Any]) -> TriggerEvent | None:
         """One check: the event to fire (a verdict, or the deadline passed), or None to wait for the next.
@@ -156,9 +172,9 @@ class JobTrigger(BaseTrigger):
         triggerer's event loop, come sooner.
         """
         status: JobStatus = await hook.ajob_status_from_ref(self.job_ref)
-        if self.stream_logs:
-            self.cursor = await hook.atail_logs(self.job_ref, self.cursor, self.log, self.budget)
         verdict = decide(status, success, failure, self.unknown_is_failure)
+        if self.stream_logs or (self.budget.matcher is not None and verdict == SUCCESS):
+            self.cursor = await afollow_logs(hook, self.job_ref, self.cursor, self.log, self.budget, self.stream_logs)
         if verdict != WAITING:
             return self._event(verdict, f"{status.service} job {status.job_id} is {status.raw_status!r}", status)
         if self.end_time is not None and self.end_time <= time.time():
