@@ -10,8 +10,7 @@ from pathlib import Path
 import airflow
 import pytest
 from airflow.providers.common.compat.sdk import Asset
-from conftest import ROOT
-from helpers import wait_for_blueking_job
+from helpers import ROOT, wait_for_blueking_job
 
 from airflow_joblogs.operators.blueking import BlueKingJobLogOperator
 

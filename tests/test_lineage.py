@@ -119,7 +119,7 @@ def test_the_openlineage_event_of_a_real_run_names_the_archive(bk, airflow_db, t
     import subprocess
     import sys
 
-    from conftest import ROOT
+    from helpers import ROOT
 
     wait_for_blueking_job(1006)
     events = tmp_path / "openlineage.jsonl"
