@@ -170,6 +170,11 @@ CONNECTION_TYPES: list[dict[str, Any]] = [
                 "description": "The account the IAM user belongs to (auth_type password).",
                 "schema": {"type": ["string", "null"]},
             },
+            "console_url": {
+                "label": "Console URL",
+                "description": "The CodeArts Build console address (e.g. https://devcloud.cn-north-4.huaweicloud.com/cloudbuild): run operators link each build they start to {console_url}/detail/history/{job_id}/{build_no}.",
+                "schema": {"type": ["string", "null"]},
+            },
             "iam_endpoint": {
                 "label": "IAM endpoint",
                 "description": "Overrides https://iam.{region}.myhuaweicloud.com (auth_type password).",
