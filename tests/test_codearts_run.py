@@ -13,8 +13,7 @@ from typing import Any
 
 import pytest
 from airflow.providers.common.compat.sdk import TaskDeferred
-from conftest import set_connections
-from helpers import round_trip, trigger_events
+from helpers import round_trip, set_connections, trigger_events
 from huaweicloudsdkcodeartsbuild.v3 import (
     ParameterItem,
     RunJobRequest,
