@@ -81,7 +81,7 @@ CONNECTION_TYPES: list[dict[str, Any]] = [
             },
             "console_url": {
                 "label": "JOB web console URL",
-                "description": "The JOB web address (e.g. https://job.example.com): run operators link each job they start to {console_url}/api_execute/{job_instance_id}.",
+                "description": "The JOB web address (e.g. https://job.example.com): run operators link each job they start to this address followed by /api_execute/ and the job instance id.",
                 "schema": {"type": ["string", "null"]},
             },
             "tenant_id": {
@@ -172,7 +172,7 @@ CONNECTION_TYPES: list[dict[str, Any]] = [
             },
             "console_url": {
                 "label": "Console URL",
-                "description": "The CodeArts Build console address (e.g. https://devcloud.cn-north-4.huaweicloud.com/cloudbuild): run operators link each build they start to {console_url}/detail/history/{job_id}/{build_no}.",
+                "description": "The CodeArts Build console address (e.g. https://devcloud.cn-north-4.huaweicloud.com/cloudbuild): run operators link each build they start to this address followed by /detail/history/, the job id and the build number.",
                 "schema": {"type": ["string", "null"]},
             },
             "iam_endpoint": {

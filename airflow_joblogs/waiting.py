@@ -159,8 +159,10 @@ class JobWaitMixin:
     def describe(self, status: JobStatus) -> str:
         """``7 (waiting for user)``: the raw status and what it means (the service's own meaning where the
         sensor knows it, else the provider's reading of it)."""
-        meaning = self.status_meanings.get(status.raw_status) or status.state.value.replace("_", " ")
-        return f"{status.raw_status!r} ({meaning})"
+        meaning = self.status_meanings.get(status.raw_status)
+        if meaning is None and not isinstance(status.raw_status, str):  # a name says what it means; a number not
+            meaning = status.state.value.replace("_", " ")
+        return f"{status.raw_status!r} ({meaning})" if meaning else repr(status.raw_status)
 
     def check_once(self, ref: dict[str, Any]) -> bool:
         """One check: the status now (and new log lines with ``stream_logs``); True on success, False while the
