@@ -64,6 +64,9 @@ class JobRunOperator(JobWaitMixin, BaseOperator):
     :param stream_logs_max_bytes_per_check: cap per check (default 512 KiB); ``None`` lifts it.
     :param stream_logs_max_bytes: cap over the whole task (default 4 MiB); ``None`` lifts it.
     :param log_tail_lines: how many last log lines of each failed part the failure error shows.
+    :param fail_on_log_patterns: regular expressions: a job that succeeded but logged a matching line fails the
+        task, as on the sensors.
+    :param redact_patterns: regular expressions replaced by ``***`` in streamed lines, as on the sensors.
 
     Returns a small JSON result: the job's identifiers under the names the service's sensor and log operator
     take, ``console_url``, ``status`` (``raw``, ``state``, ``meaning``; None when not waited for) and
@@ -89,6 +92,8 @@ class JobRunOperator(JobWaitMixin, BaseOperator):
         stream_logs_max_bytes_per_check: int | None = DEFAULT_STREAM_MAX_BYTES_PER_CHECK,
         stream_logs_max_bytes: int | None = DEFAULT_STREAM_MAX_BYTES,
         log_tail_lines: int = 20,
+        fail_on_log_patterns: Iterable[str] | None = None,
+        redact_patterns: Iterable[str] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -101,6 +106,8 @@ class JobRunOperator(JobWaitMixin, BaseOperator):
             stream_logs_max_bytes_per_check=stream_logs_max_bytes_per_check,
             stream_logs_max_bytes=stream_logs_max_bytes,
             log_tail_lines=log_tail_lines,
+            fail_on_log_patterns=fail_on_log_patterns,
+            redact_patterns=redact_patterns,
         )
         self.wait_for_completion = require_bool(wait_for_completion, "wait_for_completion")
         self.poll_interval = as_number(poll_interval, "poll_interval")
