@@ -280,3 +280,17 @@ def test_terminating_a_finished_job_is_refused_as_upstream(job):
 def test_unknown_plan_is_refused_as_upstream(job):
     with pytest.raises(JobLogsError, match="Job plan does not exist"):
         BlueKingJobHook().execute_job_plan(999, bk_biz_id=2)
+
+
+class _NoCancelPlanOperator(BlueKingExecuteJobPlanOperator):
+    """A run operator of a service without a cancel API."""
+
+    can_cancel = False
+
+
+def test_a_service_without_a_cancel_api_refuses_cancel_on_kill():
+    assert BlueKingExecuteJobPlanOperator(task_id="t", job_plan_id=1).cancel_on_kill is True
+    assert _NoCancelPlanOperator(task_id="t", job_plan_id=1).cancel_on_kill is False
+    assert _NoCancelPlanOperator(task_id="t", job_plan_id=1, cancel_on_kill=False).cancel_on_kill is False
+    with pytest.raises(ValueError, match="cancel_on_kill=True is not possible: BlueKing JOB has no API"):
+        _NoCancelPlanOperator(task_id="t", job_plan_id=1, cancel_on_kill=True)

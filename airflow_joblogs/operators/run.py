@@ -55,6 +55,7 @@ class JobRunOperator(JobWaitMixin, BaseOperator):
         fails saying so, without a retry (as a sensor's timeout).
     :param cancel_on_kill: terminate the remote job when the task is killed (a user marks it failed or clears
         it while it runs on a worker; on Airflow >= 3.3 also while it is deferred) and when waiting times out.
+        Default: True where the service has a cancel API (:attr:`can_cancel`); refused where it has none.
     :param reattach: on a retry, wait on the job an earlier try started and left unfinished (a worker crash)
         instead of starting another. Uses Airflow's ``task_state_store`` (Airflow >= 3.3); earlier releases keep
         nothing between tries, so there a retry starts a new job.
@@ -75,6 +76,8 @@ class JobRunOperator(JobWaitMixin, BaseOperator):
 
     operator_extra_links = (JobConsoleLink(),)
     ui_color = "#d7ecd9"
+    #: whether the service's API can terminate a started job (False: ``cancel_on_kill`` is refused)
+    can_cancel = True
 
     def __init__(
         self,
@@ -84,7 +87,7 @@ class JobRunOperator(JobWaitMixin, BaseOperator):
         deferrable: bool | None = None,
         poll_interval: float = 30.0,
         timeout: float = 7 * 24 * 3600.0,
-        cancel_on_kill: bool = True,
+        cancel_on_kill: bool | None = None,
         reattach: bool = True,
         success_states: Iterable[Any] | None = None,
         failure_states: Iterable[Any] | None = None,
@@ -112,7 +115,14 @@ class JobRunOperator(JobWaitMixin, BaseOperator):
         self.wait_for_completion = require_bool(wait_for_completion, "wait_for_completion")
         self.poll_interval = as_number(poll_interval, "poll_interval")
         self.timeout = as_number(timeout, "timeout")
-        self.cancel_on_kill = require_bool(cancel_on_kill, "cancel_on_kill")
+        self.cancel_on_kill = (
+            self.can_cancel if cancel_on_kill is None else require_bool(cancel_on_kill, "cancel_on_kill")
+        )
+        if self.cancel_on_kill and not self.can_cancel:
+            raise ValueError(
+                f"cancel_on_kill=True is not possible: {self.service_name} has no API to terminate a started job; "
+                "leave cancel_on_kill unset (or False)"
+            )
         self.reattach = require_bool(reattach, "reattach")
         self._started: dict[str, Any] | None = None
 
