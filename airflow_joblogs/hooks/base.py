@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from airflow.providers.common.compat.sdk import AirflowNotFoundException, BaseHook, mask_secret
 
@@ -15,6 +14,8 @@ from airflow_joblogs.streaming import StreamBudget
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
+
+T = TypeVar("T")
 
 
 def connection_extra(conn: Connection, conn_type: str) -> dict[str, Any]:
@@ -215,15 +216,7 @@ class JobLogsHook(BaseHook):
         self.close()
 
     # -- helpers for subclasses -----------------------------------------------------------------------
-    def _iterate(self, program: Program) -> Iterator[Any]:
-        return self.api.iterate(program)
-
-    async def _aiterate(self, program: Program) -> AsyncIterator[Any]:
-        api = await self.aget_api()
-        async for item in api.aiterate(program):
-            yield item
-
-    async def _arun(self, program: Program) -> Any:
+    async def _arun(self, program: Program[T]) -> T:
         return await (await self.aget_api()).arun(program)
 
     # -- the normalized layer the shared sensor/trigger/operator code calls --------------------------------
@@ -251,11 +244,9 @@ class JobLogsHook(BaseHook):
         if budget.exhausted:
             return cursor
         writer = budget.writer(logger)
-        result: list[Any] = []
-        for chunk in self.api.iterate(self.tail_program(job_ref, cursor), result):
-            writer.write(chunk)
+        cursor = self.api.run(self.tail_program(job_ref, cursor), writer.write)
         writer.finish()
-        return result[0]
+        return cursor
 
     async def atail_logs(
         self, job_ref: dict[str, Any], cursor: Any, logger: Any, budget: StreamBudget | None = None
@@ -264,12 +255,10 @@ class JobLogsHook(BaseHook):
         if budget.exhausted:
             return cursor
         writer = budget.writer(logger)
-        result: list[Any] = []
         api = await self.aget_api()
-        async for chunk in api.aiterate(self.tail_program(job_ref, cursor), result):
-            writer.write(chunk)
+        cursor = await api.arun(self.tail_program(job_ref, cursor), writer.write)
         writer.finish()
-        return result[0]
+        return cursor
 
     def failed_units(self, job_ref: dict[str, Any], status: JobStatus, tail_lines: int = 20) -> list[FailedUnit]:
         return self.api.run(self.failure_program(job_ref, status, tail_lines))

@@ -39,7 +39,16 @@ from airflow_joblogs.hooks.base import (
     mask,
     retry_policy_from_extra,
 )
-from airflow_joblogs.http import ApiRequest, Call, Decode, Program, ServiceClient, json_body, raise_for_http_status
+from airflow_joblogs.http import (
+    ApiRequest,
+    Call,
+    Decode,
+    Program,
+    ServiceClient,
+    json_body,
+    raise_for_http_status,
+    retry_after_seconds,
+)
 from airflow_joblogs.models import FailedUnit, JobState, JobStatus, LazyLogChunk, LogChunk
 from airflow_joblogs.timestamps import render as render_time
 from airflow_joblogs.validation import as_int
@@ -309,7 +318,7 @@ def decode_response(response: httpx.Response) -> dict[str, Any]:
     message = str(body.get("message") or RET_CODES.get(numeric, "request failed"))
     kwargs: dict[str, Any] = {"service": SERVICE, "code": code, "status_code": 200, "request_id": request_id}
     if numeric in RETRYABLE_RET_CODES:
-        raise TransientError(message, retry_after=_retry_after(response), **kwargs)
+        raise TransientError(message, retry_after=retry_after_seconds(response), **kwargs)
     if numeric == 1300:
         raise AuthenticationError(
             f"{message}: the request's time_stamp was rejected as expired, so this machine's clock is probably "
@@ -354,12 +363,6 @@ def decode_job_page(
             f"the page at offset {offset} is empty, yet total_count is {total}", service=SERVICE, request_id=request_id
         )
     return body
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    from airflow_joblogs.http import retry_after_seconds
-
-    return retry_after_seconds(response)
 
 
 class QingCloudHook(JobLogsHook):
