@@ -14,6 +14,7 @@ import json
 import re
 import uuid
 from collections.abc import AsyncIterator, Collection, Iterable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
@@ -30,14 +31,11 @@ from airflow_joblogs.exceptions import (
     TransientError,
 )
 from airflow_joblogs.hooks.base import (
+    ConnectionSettings,
     JobLogsHook,
-    as_bool,
-    as_float,
+    client_options,
     connection_extra,
-    field_behaviour,
-    form_widgets,
     mask,
-    retry_policy_from_extra,
 )
 from airflow_joblogs.http import (
     ApiRequest,
@@ -365,7 +363,14 @@ def decode_job_page(
     return body
 
 
-class QingCloudHook(JobLogsHook):
+@dataclass(frozen=True)
+class QingCloudSettings(ConnectionSettings):
+    """A ``qingcloud`` connection's settings: its zone besides the shared ones."""
+
+    zone: str = ""
+
+
+class QingCloudHook(JobLogsHook[QingCloudSettings]):
     """Talk to the QingCloud IaaS API (``/iaas/``) with signature v1.
 
     Raw methods mirror the API one-to-one and return the response body unchanged
@@ -385,23 +390,14 @@ class QingCloudHook(JobLogsHook):
     def __init__(self, conn_id: str | None = None, *, qingcloud_conn_id: str | None = None, **kwargs: Any) -> None:
         super().__init__(conn_id or qingcloud_conn_id, **kwargs)
         self.qingcloud_conn_id = self.conn_id
-        #: the connection's zone (set when the connection is read)
-        self.zone: str | None = None
+
+    @property
+    def zone(self) -> str:
+        """The connection's zone (:attr:`settings`)."""
+        return self.settings.zone
 
     # -- connection -------------------------------------------------------------------------------------
-    @classmethod
-    def get_connection_form_widgets(cls) -> dict[str, Any]:
-        from airflow_joblogs.get_provider_info import connection_type
-
-        return form_widgets(connection_type("qingcloud")["conn-fields"])
-
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        from airflow_joblogs.get_provider_info import connection_type
-
-        return field_behaviour(connection_type("qingcloud")["ui-field-behaviour"])
-
-    def client_from_connection(self, conn: Connection) -> ServiceClient:
+    def client_from_connection(self, conn: Connection) -> tuple[ServiceClient, QingCloudSettings]:
         extra = connection_extra(conn, self.conn_type)
         if not conn.login:
             raise InvalidParameterError("login", f"connection {conn.conn_id!r} needs the access key id as login")
@@ -416,20 +412,14 @@ class QingCloudHook(JobLogsHook):
         host = (conn.host or DEFAULT_HOST).strip()
         host = host if "://" in host else f"https://{host}"
         host = host.rstrip("/").removesuffix("/iaas")
-        verify: bool | str = as_bool(extra.get("verify"), "verify", True)
-        if verify and extra.get("ca_bundle"):
-            verify = str(extra["ca_bundle"])
         client = ServiceClient(
             service=SERVICE,
             base_url=host,
             auth=QingCloudSignatureV1(conn.login.strip(), conn.password),
-            verify=verify,
-            timeout=as_float(extra.get("timeout"), "timeout", 60.0),
-            retry=retry_policy_from_extra(extra),
-            allow_http=as_bool(extra.get("allow_http"), "allow_http", False),
+            **client_options(extra),
         )
-        self.zone = zone
-        return client
+        console = extra.get("console_url")
+        return client, QingCloudSettings(conn.conn_id, host, str(console) if console else None, zone)
 
     # -- requests -----------------------------------------------------------------------------------------
     def _request(self, action: str, params: dict[str, Any]) -> ApiRequest:
@@ -556,17 +546,18 @@ class QingCloudHook(JobLogsHook):
             if not page or offset >= total:
                 return {"offset": offset, "total_count": total}
 
-    def _jobs_of(self, job_ref: dict[str, Any]) -> Program:
+    def _jobs_of(self, settings: QingCloudSettings, job_ref: dict[str, Any]) -> Program:
         """The records of the referenced jobs, in the order of ``job_ref["jobs"]`` (a missing one is not found)."""
-        body = yield self._cluster_jobs_call(job_ref, 0, len(job_ref["jobs"]))
+        query = {**job_ref, "zone": job_ref.get("zone") or settings.zone}
+        body = yield self._cluster_jobs_call(query, 0, len(job_ref["jobs"]))
         found = {job.get("job_id"): job for job in body.get("job_set") or []}
         missing = [job_id for job_id in job_ref["jobs"] if job_id not in found]
         if missing:
             raise NotFoundError(f"cluster job(s) {', '.join(missing)} not found", service=SERVICE)
         return [found[job_id] for job_id in job_ref["jobs"]]
 
-    def status_program(self, job_ref: dict[str, Any]) -> Program:
-        jobs = yield from self._jobs_of(job_ref)
+    def status_program(self, settings: QingCloudSettings, job_ref: dict[str, Any]) -> Program:
+        jobs = yield from self._jobs_of(settings, job_ref)
         statuses = [job.get("status") for job in jobs]
         raw = aggregate_status(statuses)
         undocumented = sorted({str(s) for s in statuses if s not in JOB_STATUSES})
@@ -591,10 +582,10 @@ class QingCloudHook(JobLogsHook):
             },
         )
 
-    def tail_program(self, job_ref: dict[str, Any], cursor: Any) -> Program:
+    def tail_program(self, settings: QingCloudSettings, job_ref: dict[str, Any], cursor: Any) -> Program:
         """Yield a line for each job whose status changed since ``cursor`` (``{job_id: "status@status_time"}``)."""
         seen: dict[str, str] = dict(cursor or {})
-        jobs = yield from self._jobs_of(job_ref)
+        jobs = yield from self._jobs_of(settings, job_ref)
         for job in jobs:
             job_id = str(job.get("job_id"))
             mark = f"{job.get('status')}@{job.get('status_time')}"
@@ -607,8 +598,10 @@ class QingCloudHook(JobLogsHook):
             yield LogChunk(text=text, header=job_id)
         return seen
 
-    def failure_program(self, job_ref: dict[str, Any], status: JobStatus, tail_lines: int) -> Program:
-        jobs = yield from self._jobs_of(job_ref)
+    def failure_program(
+        self, settings: QingCloudSettings, job_ref: dict[str, Any], status: JobStatus, tail_lines: int
+    ) -> Program:
+        jobs = yield from self._jobs_of(settings, job_ref)
         bad = [job for job in jobs if job.get("status") == "failed" or job.get("status") not in JOB_STATUSES]
         if not bad:  # a custom failure state (e.g. "pending"): name the jobs in it
             bad = [job for job in jobs if job.get("status") == status.raw_status]
@@ -628,10 +621,10 @@ class QingCloudHook(JobLogsHook):
             )
         return units
 
-    def connection_check_program(self) -> Program:
+    def connection_check_program(self, settings: QingCloudSettings) -> Program:
         # DescribeJobs needs no application id: one record proves the signature, key and zone are accepted.
-        body = yield Call(self._request("DescribeJobs", {"limit": 1}), decode_response)
-        return f"Connected to QingCloud (zone {self.zone}); credentials accepted ({body.get('total_count', 0)} jobs visible)."
+        body = yield Call(self._request("DescribeJobs", {"limit": 1, "zone": settings.zone}), decode_response)
+        return f"Connected to QingCloud (zone {settings.zone}); credentials accepted ({body.get('total_count', 0)} jobs visible)."
 
     # -- normalized layer -------------------------------------------------------------------------------------
     def get_job_status(
