@@ -461,7 +461,7 @@ class BlueKingJobHook(JobLogsHook[BlueKingSettings]):
     """Talk to BlueKing JOB (ESB v2 or API gateway v3).
 
     Raw methods mirror the API one-to-one and return the response body unchanged; the normalized layer
-    (:meth:`get_job_status`, :meth:`iter_host_logs` and their ``a``-prefixed async twins) is what the
+    (:meth:`get_job_status`, :meth:`iter_log_chunks` and their ``a``-prefixed async twins) is what the
     sensor, trigger and log operator use.
 
     :param bk_job_conn_id: connection of type ``bk_job``.
@@ -932,7 +932,7 @@ class BlueKingJobHook(JobLogsHook[BlueKingSettings]):
     ) -> JobStatus:
         return await self.ajob_status_from_ref(job_ref(job_instance_id, bk_biz_id, bk_scope_type, bk_scope_id))
 
-    def iter_host_logs(
+    def iter_log_chunks(
         self,
         job_instance_id: int,
         bk_biz_id: int | None = None,
@@ -949,7 +949,7 @@ class BlueKingJobHook(JobLogsHook[BlueKingSettings]):
         concurrency = validate_concurrency(concurrency)
         return self._stream(lambda settings: self.log_program(settings, ref, concurrency=concurrency))
 
-    def aiter_host_logs(
+    def aiter_log_chunks(
         self,
         job_instance_id: int,
         bk_biz_id: int | None = None,
@@ -961,6 +961,11 @@ class BlueKingJobHook(JobLogsHook[BlueKingSettings]):
         ref = job_ref(job_instance_id, bk_biz_id, bk_scope_type, bk_scope_id)
         concurrency = validate_concurrency(concurrency)
         return self._astream(lambda settings: self.log_program(settings, ref, concurrency=concurrency))
+
+    #: the names :meth:`iter_log_chunks` and :meth:`aiter_log_chunks` had before every hook used those (kept for a
+    #: release)
+    iter_host_logs = iter_log_chunks
+    aiter_host_logs = aiter_log_chunks
 
     # -- starting and stopping jobs (gateway v3) ----------------------------------------------------------------
     def execute_job_plan(

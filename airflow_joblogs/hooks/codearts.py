@@ -1,7 +1,7 @@
 """Huawei Cloud CodeArts Build: build status and build/step logs, paged by offset.
 
 The raw methods mirror the API one-to-one and return the response's ``result`` unchanged. The
-normalized layer (:meth:`CodeArtsBuildHook.get_build_status`, :meth:`CodeArtsBuildHook.iter_build_log`
+normalized layer (:meth:`CodeArtsBuildHook.get_build_status`, :meth:`CodeArtsBuildHook.iter_log_chunks`
 and their ``a``-prefixed async twins) is what the sensor, trigger and log operator use; the pager is
 written once, as a program (:meth:`CodeArtsBuildHook.log_program`).
 """
@@ -155,12 +155,17 @@ def validate_size(size: Any) -> int:
     return _integer(size, "size", 1, "an integer >= 1 (the API documents 1000)")
 
 
-def build_ref(job_id: Any, build_no: Any, step_id: Any = None) -> dict[str, Any]:
+def job_ref(job_id: Any, build_no: Any, step_id: Any = None) -> dict[str, Any]:
     """Validate and normalize a build reference: ``{job_id, build_no[, step_id]}``."""
     ref: dict[str, Any] = {"job_id": validate_job_id(job_id), "build_no": validate_build_no(build_no)}
     if step_id is not None and step_id != "":
         ref["step_id"] = validate_step_id(step_id)
     return ref
+
+
+#: :func:`job_ref`'s name before every service's reference builder was called so (kept for a release); also what
+#: the hook's methods call it by, where a parameter named ``job_ref`` hides the function
+build_ref = job_ref
 
 
 def endpoint_for(region: str) -> str:
@@ -279,7 +284,7 @@ class CodeArtsBuildHook(JobLogsHook[CodeArtsSettings]):
     """Talk to Huawei Cloud CodeArts Build (AK/SK signing, an IAM token, or IAM user credentials).
 
     Raw methods mirror the API one-to-one and return the answer's ``result`` unchanged (offsets are
-    accepted as int or string); the normalized layer (:meth:`get_build_status`, :meth:`iter_build_log`
+    accepted as int or string); the normalized layer (:meth:`get_build_status`, :meth:`iter_log_chunks`
     and their async twins) is what the sensor, trigger and log operator use.
 
     :param codearts_build_conn_id: connection of type ``codearts_build``.
@@ -756,7 +761,11 @@ class CodeArtsBuildHook(JobLogsHook[CodeArtsSettings]):
         """Alias of :meth:`get_build_status` (the name every hook of this provider has)."""
         return self.get_build_status(job_id, build_no)
 
-    def iter_build_log(
+    async def aget_job_status(self, job_id: str, build_no: int | str) -> JobStatus:
+        """Alias of :meth:`aget_build_status`."""
+        return await self.aget_build_status(job_id, build_no)
+
+    def iter_log_chunks(
         self,
         job_id: str,
         build_no: int | str,
@@ -775,7 +784,7 @@ class CodeArtsBuildHook(JobLogsHook[CodeArtsSettings]):
             )
         )
 
-    def aiter_build_log(
+    def aiter_log_chunks(
         self,
         job_id: str,
         build_no: int | str,
@@ -787,7 +796,7 @@ class CodeArtsBuildHook(JobLogsHook[CodeArtsSettings]):
         follow_timeout: float = 24 * 3600.0,
         whole_lines: bool = True,
     ) -> AsyncIterator[LogChunk]:
-        """The async twin of :meth:`iter_build_log`."""
+        """The async twin of :meth:`iter_log_chunks`."""
         return self._astream(
             self._build_log(
                 job_id, build_no, step_id, start_offset, follow, follow_interval, follow_timeout, whole_lines
@@ -805,7 +814,7 @@ class CodeArtsBuildHook(JobLogsHook[CodeArtsSettings]):
         follow_timeout: Any,
         whole_lines: bool,
     ) -> Callable[[CodeArtsSettings], Program[Any]]:
-        """The arguments of :meth:`iter_build_log` validated (before any request) into its program."""
+        """The arguments of :meth:`iter_log_chunks` validated (before any request) into its program."""
         ref = build_ref(job_id, build_no, step_id)
         options: dict[str, Any] = {
             "start_offset": validate_offset(start_offset, "start_offset"),
@@ -815,6 +824,11 @@ class CodeArtsBuildHook(JobLogsHook[CodeArtsSettings]):
             "whole_lines": whole_lines,
         }
         return lambda _settings: self.log_program(ref, **options)
+
+    #: the names :meth:`iter_log_chunks` and :meth:`aiter_log_chunks` had before every hook used those (kept for a
+    #: release)
+    iter_build_log = iter_log_chunks
+    aiter_build_log = aiter_log_chunks
 
     def failed_steps(self, job_id: str, build_no: int | str, tail_lines: int = 20) -> list[FailedUnit]:
         """What failed in a finished build, with the last ``tail_lines`` lines of each failed action's log."""

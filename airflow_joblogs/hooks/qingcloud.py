@@ -685,6 +685,10 @@ class QingCloudHook(JobLogsHook[QingCloudSettings]):
         async for chunk in api.aiterate(self.cluster_jobs_program(query, page_size=size, max_records=limit)):
             yield chunk
 
+    #: the name every hook's log iterators have
+    iter_log_chunks = iter_cluster_job_chunks
+    aiter_log_chunks = aiter_cluster_job_chunks
+
     def iter_cluster_jobs(self, *args: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:
         """Every matching job record over all pages (``directive`` decoded); same arguments as
         :meth:`iter_cluster_job_chunks`."""
