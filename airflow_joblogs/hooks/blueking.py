@@ -222,8 +222,8 @@ def decode_envelope(response: httpx.Response) -> dict[str, Any]:
     if "code_name" in body:  # the API gateway's own error (16xxxxx)
         raise _gateway_error(body, message, kwargs)
     try:
-        numeric = int(code)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+        numeric = int(str(code))
+    except ValueError:
         numeric = -1
     if numeric in _RETRYABLE_CODES:
         raise TransientError(message or "internal error", **kwargs)
