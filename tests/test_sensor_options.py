@@ -214,3 +214,19 @@ def test_the_deferral_outlasts_the_triggers_own_deadline(bk):
     with pytest.raises(TaskDeferred) as deferred:
         op.execute({})
     assert deferred.value.timeout is not None and deferred.value.timeout.total_seconds() >= 30 + 60
+
+
+def test_the_connection_id_under_the_services_name_is_taken_from_default_args():
+    """``bk_job_conn_id`` / ``codearts_build_conn_id`` in a DAG's ``default_args`` reach the tasks: Airflow fills
+    only the arguments an operator's signature names, so each service's tasks keep that name as a parameter."""
+    from airflow.providers.common.compat.sdk import DAG
+
+    from airflow_joblogs.operators.blueking import BlueKingExecuteJobPlanOperator
+    from airflow_joblogs.operators.codearts import CodeArtsBuildLogOperator
+
+    names = {"bk_job_conn_id": "bk_other", "codearts_build_conn_id": "cb_other"}
+    with DAG("conn_id_defaults", default_args=names, schedule=None):
+        sensor = BlueKingJobSensor(task_id="wait", job_instance_id=1, bk_biz_id=2)
+        run = BlueKingExecuteJobPlanOperator(task_id="run", job_plan_id=1, bk_biz_id=2)
+        archive = CodeArtsBuildLogOperator(task_id="archive", job_id="a" * 32, build_no=1)
+    assert (sensor.conn_id, run.conn_id, archive.conn_id) == ("bk_other", "bk_other", "cb_other")

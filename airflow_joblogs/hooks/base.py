@@ -1,4 +1,5 @@
-"""What every service hook shares: connection reading, the HTTP client, form fields, test_connection."""
+"""What every service hook shares: reading the connection into a client and settings, the client options of the
+extra, the first checks of every decoder, the connection form, the sync and async drivers, test_connection."""
 
 from __future__ import annotations
 
