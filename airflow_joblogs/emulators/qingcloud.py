@@ -1,4 +1,5 @@
-"""QingCloud IaaS API emulator: ``DescribeClusterJobs`` and ``DescribeJobs`` with real signature v1 checks.
+"""QingCloud IaaS API emulator: ``DescribeClusterJobs``, ``DescribeJobs`` and the cluster actions, with real
+signature v1 checks.
 
 Everything is served at ``/iaas/`` (GET with a query string, or a form-encoded POST), in zone ``pek3a``.
 A wrong signature or unknown access key gets ret_code 1200; a ``time_stamp`` more than ``max_skew``
@@ -19,6 +20,10 @@ j-etkt94ebqra    CeaseResources        cl-xi3aoihf    the seed's record, verbati
 
 The shared paging faults apply to ``DescribeClusterJobs``: ``repeat`` answers a page that starts half a page
 before the ``offset`` asked for, ``stall`` ignores the ``offset`` (the first page again).
+
+Cluster actions (``StartClusters``, ``StopClusters``, ``RestartClusterService``, ``ResizeCluster``,
+``AddClusterNodes``, ``DeleteClusterNodes``, ``DeployAppVersion``) are answered in the API pages' shapes and each
+starts a cluster job per cluster, listed with the others and running on the same clock.
 
 Application ``app-legacy01`` has one job, ``j-legacy0001``, in the undocumented status ``suspended``
 (for "an unknown status is not success" tests); ``app-0therown`` belongs to someone else (ret_code 1400).

@@ -1,4 +1,5 @@
-"""QingCloud AppCenter (ChronusDB) cluster jobs: ``DescribeClusterJobs`` / ``DescribeJobs`` over the IaaS API.
+"""QingCloud AppCenter (ChronusDB) cluster jobs: ``DescribeClusterJobs`` / ``DescribeJobs`` over the IaaS API, and
+the cluster actions that start them.
 
 A cluster job is an operation record (``AddClusterNodes``, ``ResizeCluster``, ``CeaseResources`` ...)
 with a status that moves ``pending`` -> ``working`` -> ``successful`` | ``failed``. Its "log" is the record
@@ -229,9 +230,9 @@ class ClusterActionSpec:
 
 
 #: The AppCenter cluster actions that answer with a job id (``job_id``) or a map of them (``job_ids``), with their
-#: parameters from QingCloud's API pages (yunify/qingcloud-docs, content/development_docs/api/command_list/
-#: appcenter2/cloud/*.md) and the official SDK (yunify/qingcloud-sdk-python, qingcloud/iaas/actions/cluster.py).
-#: The public API has no UpgradeClusters.
+#: parameters from QingCloud's API pages (yunify/qingcloud-docs,
+#: ``content/development_docs/api/command_list/appcenter2/cloud/``) and the official SDK
+#: (yunify/qingcloud-sdk-python, ``qingcloud/iaas/actions/cluster.py``). The public API has no UpgradeClusters.
 CLUSTER_ACTIONS: dict[str, ClusterActionSpec] = {
     "StartClusters": ClusterActionSpec({"clusters": _CLUSTER_IDS}, ("clusters",), "clusters"),
     "StopClusters": ClusterActionSpec({"clusters": _CLUSTER_IDS}, ("clusters",), "clusters"),
@@ -542,7 +543,10 @@ class QingCloudHook(JobLogsHook):
     """Talk to the QingCloud IaaS API (``/iaas/``) with signature v1.
 
     Raw methods mirror the API one-to-one and return the response body unchanged
-    (:meth:`describe_cluster_jobs`, :meth:`describe_jobs`); the normalized layer (:meth:`get_job_status`,
+    (:meth:`describe_cluster_jobs`, :meth:`describe_jobs`, and the cluster actions that start cluster jobs:
+    :meth:`start_clusters`, :meth:`stop_clusters`, :meth:`restart_cluster_service`, :meth:`resize_cluster`,
+    :meth:`add_cluster_nodes`, :meth:`delete_cluster_nodes`, :meth:`deploy_app_version`, or any of them by
+    name with :meth:`cluster_action`); the normalized layer (:meth:`get_job_status`,
     :meth:`iter_cluster_jobs`, :meth:`iter_cluster_job_chunks` and their ``a``-prefixed async twins) is what
     the sensor, trigger and operator use.
 
