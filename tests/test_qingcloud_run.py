@@ -356,3 +356,41 @@ def test_the_official_sdks_resize_is_waited_on_by_our_operator_after_a_lost_star
     result = op.execute(context(store, FakeTI(try_number=2)))
     assert result["job_ids"] == [resized["job_id"]] and result["status"]["raw"] == "successful"
     assert [r["action"] for r in qc.emulator.action_requests] == ["ResizeCluster"]  # the SDK's only
+
+
+# -- the hook ------------------------------------------------------------------------------------------------------------
+def test_the_async_twin_sends_the_same_signed_action(qc):
+    answer = asyncio.run(QingCloudHook().acluster_action("StopClusters", {"clusters": [CLUSTER_ID]}))
+    assert answer["action"] == "StopClustersResponse" and list(answer["job_ids"]) == [CLUSTER_ID]
+    assert qc.emulator.action_requests[-1]["clusters.1"] == CLUSTER_ID
+    assert QingCloudHook().get_job_status(answer["job_ids"][CLUSTER_ID], cluster=CLUSTER_ID).raw_status in (
+        "pending",
+        "working",
+        "successful",
+    )
+
+
+@pytest.mark.parametrize(
+    ("answer", "clusters", "jobs"),
+    [
+        # StartClusters' example answer: job_ids, a map of cluster id to job id
+        ({"job_ids": {"cl-q1witcdk": "j-m430f0i8ldu"}}, ["cl-q1witcdk"], {"cl-q1witcdk": "j-m430f0i8ldu"}),
+        # its response table: job_id, "formatted as {cluster: job}"
+        ({"job_id": {"cl-q1witcdk": "j-m430f0i8ldu"}}, ["cl-q1witcdk"], {"cl-q1witcdk": "j-m430f0i8ldu"}),
+        # the others: one job_id for the answer's cluster_id
+        ({"cluster_id": "cl-95av0jxo", "job_id": "j-itxd749281a"}, ["cl-95av0jxo"], {"cl-95av0jxo": "j-itxd749281a"}),
+        ({"job_id": "j-itxd749281a"}, ["cl-95av0jxo"], {"cl-95av0jxo": "j-itxd749281a"}),
+    ],
+)
+def test_started_jobs_reads_job_id_or_the_job_ids_map(answer, clusters, jobs):
+    from airflow_joblogs.hooks.qingcloud import started_jobs
+
+    assert started_jobs({"action": "XResponse", "ret_code": 0, **answer}, clusters) == jobs
+
+
+def test_an_answer_without_a_job_is_an_error():
+    from airflow_joblogs.exceptions import JobLogsError
+    from airflow_joblogs.hooks.qingcloud import started_jobs
+
+    with pytest.raises(JobLogsError, match="names no job"):
+        started_jobs({"action": "AddClusterNodesResponse", "ret_code": 0}, [CLUSTER_ID])
