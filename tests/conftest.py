@@ -138,7 +138,9 @@ def qc_server() -> Iterator[EmulatorServer]:
 
 @pytest.fixture
 def qc(qc_server: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[EmulatorServer]:
-    """The QingCloud emulator with clean faults and job clocks, and its connection set."""
+    """The QingCloud emulator with clean faults and job clocks, no jobs or cluster changes from cluster actions
+    of earlier tests, and its connection set."""
+    qc_server.emulator.reset()  # type: ignore[attr-defined]
     yield from fresh(qc_server, monkeypatch)
 
 

@@ -1,4 +1,5 @@
-"""QingCloud AppCenter (ChronusDB) cluster jobs: ``DescribeClusterJobs`` / ``DescribeJobs`` over the IaaS API.
+"""QingCloud AppCenter (ChronusDB) cluster jobs: ``DescribeClusterJobs`` / ``DescribeJobs`` over the IaaS API, and
+the cluster actions that start them.
 
 A cluster job is an operation record (``AddClusterNodes``, ``ResizeCluster``, ``CeaseResources`` ...)
 with a status that moves ``pending`` -> ``working`` -> ``successful`` | ``failed``. Its "log" is the record
@@ -209,6 +210,181 @@ def job_ref(
     return cluster_jobs_query(app=app, cluster=cluster, jobs=ids, zone=zone)
 
 
+# -- cluster actions that start cluster jobs ---------------------------------------------------------------
+#: the kinds of value a cluster action's parameter takes (checked before any request)
+_CLUSTER_ID, _CLUSTER_IDS, _NODE_IDS, _INT, _TEXT, _JSON, _VERSION_ID = (
+    "cluster id",
+    "cluster ids",
+    "node ids",
+    "integer",
+    "string",
+    "JSON",
+    "version id",
+)
+_NODE_ID = re.compile(r"^cln-[a-z0-9]{4,32}$")
+_VERSION = re.compile(r"^appv-[a-z0-9]{4,32}$")
+
+
+@dataclass(frozen=True)
+class ClusterActionSpec:
+    """A cluster action's request parameters as upstream documents them: name -> kind, and the required ones."""
+
+    params: dict[str, str]
+    required: tuple[str, ...]
+    #: the parameter naming the cluster(s) acted on (None: the action creates one)
+    clusters_param: str | None
+
+
+#: The AppCenter cluster actions that answer with a job id (``job_id``) or a map of them (``job_ids``), with their
+#: parameters from QingCloud's API pages (yunify/qingcloud-docs,
+#: ``content/development_docs/api/command_list/appcenter2/cloud/``) and the official SDK
+#: (yunify/qingcloud-sdk-python, ``qingcloud/iaas/actions/cluster.py``). The public API has no UpgradeClusters.
+CLUSTER_ACTIONS: dict[str, ClusterActionSpec] = {
+    "StartClusters": ClusterActionSpec({"clusters": _CLUSTER_IDS}, ("clusters",), "clusters"),
+    "StopClusters": ClusterActionSpec({"clusters": _CLUSTER_IDS}, ("clusters",), "clusters"),
+    "RestartClusterService": ClusterActionSpec({"cluster": _CLUSTER_ID, "role": _TEXT}, ("cluster",), "cluster"),
+    "ResizeCluster": ClusterActionSpec(
+        {
+            "cluster": _CLUSTER_ID,
+            "node_role": _TEXT,
+            "cpu": _INT,
+            "memory": _INT,
+            "gpu": _INT,
+            "storage_size": _INT,
+            "instance_class": _INT,
+        },
+        ("cluster",),
+        "cluster",
+    ),
+    "AddClusterNodes": ClusterActionSpec(
+        {
+            "cluster": _CLUSTER_ID,
+            "node_count": _INT,
+            "node_role": _TEXT,
+            "node_name": _TEXT,
+            "resource_conf": _JSON,
+            "private_ips": _JSON,
+            "owner": _TEXT,
+        },
+        ("cluster", "node_count"),
+        "cluster",
+    ),
+    "DeleteClusterNodes": ClusterActionSpec(
+        {"cluster": _CLUSTER_ID, "nodes": _NODE_IDS, "force": _INT, "owner": _TEXT}, ("cluster", "nodes"), "cluster"
+    ),
+    "DeployAppVersion": ClusterActionSpec(
+        {
+            "version_id": _VERSION_ID,
+            "conf": _JSON,
+            "debug": _INT,
+            "charge_mode": _TEXT,
+            "duration": _INT,
+            "hypervisor": _TEXT,
+        },
+        ("version_id", "conf"),
+        None,
+    ),
+}
+#: integer parameters with a documented range: node_count >= 1; force and debug are 0 or 1
+_INT_RANGES = {"node_count": (1, None), "force": (0, 1), "debug": (0, 1), "cpu": (1, None), "memory": (1, None)}
+
+
+def _ids(value: Any, parameter: str, pattern: re.Pattern[str], example: str) -> list[str]:
+    ids = [item.strip() if isinstance(item, str) else item for item in _as_list(value, parameter)]
+    if not ids:
+        raise InvalidParameterError(parameter, f"at least one id is required (like {example!r})")
+    for item in ids:
+        if not isinstance(item, str) or not pattern.fullmatch(item):
+            raise InvalidParameterError(parameter, f"{item!r} is not an id like {example!r}")
+    if len(set(ids)) != len(ids):
+        raise InvalidParameterError(parameter, f"{ids} names an id twice")
+    return ids
+
+
+def _action_value(name: str, kind: str, value: Any) -> Any:
+    if kind == _CLUSTER_ID:
+        return validate_id(value, "cluster", name)
+    if kind == _CLUSTER_IDS:
+        return _ids(value, name, _ID_PATTERNS["cluster"], _ID_EXAMPLES["cluster"])
+    if kind == _NODE_IDS:
+        return _ids(value, name, _NODE_ID, "cln-2x5w6l81")
+    if kind == _VERSION_ID:
+        if not isinstance(value, str) or not _VERSION.fullmatch(value.strip()):
+            raise InvalidParameterError(name, f"{value!r} is not an application version id (like 'appv-gva21mw0')")
+        return value.strip()
+    if kind == _INT:
+        low, high = _INT_RANGES.get(name, (0, None))
+        return validate_int(value, name, low, high)
+    if kind == _JSON:
+        if isinstance(value, (dict, list)):
+            return json.dumps(value, separators=(",", ":"))  # upstream asks for JSON without white space
+        if isinstance(value, str):
+            try:
+                json.loads(value)
+            except ValueError:
+                raise InvalidParameterError(name, f"{value[:60]!r} is not JSON") from None
+            return value
+        raise InvalidParameterError(name, f"{value!r} is not JSON (a dict, a list or a JSON string)")
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidParameterError(name, f"{value!r} is not a non-empty string")
+    return value.strip()
+
+
+def validate_cluster_action(action: Any, params: Any, parameter: str = "parameters") -> dict[str, Any]:
+    """The request parameters of a cluster ``action`` (a key of :data:`CLUSTER_ACTIONS`), checked: each known
+    parameter of the kind upstream documents, the required ones present, no unknown one. ``None`` values are
+    dropped. Errors name the action's parameter (``action`` for an unknown action, ``parameter`` for a
+    parameter the action does not take)."""
+    if action not in CLUSTER_ACTIONS:
+        raise InvalidParameterError("action", f"{action!r} is not a cluster action", ", ".join(CLUSTER_ACTIONS))
+    spec = CLUSTER_ACTIONS[action]
+    if params is None:
+        params = {}
+    if not isinstance(params, dict):
+        raise InvalidParameterError(parameter, f"{type(params).__name__} is not a dict of request parameters")
+    unknown = sorted(str(k) for k in params if k not in spec.params)
+    if unknown:
+        raise InvalidParameterError(
+            parameter, f"{action} takes no parameter {', '.join(map(repr, unknown))}", ", ".join(spec.params)
+        )
+    checked = {
+        name: _action_value(name, spec.params[name], value) for name, value in params.items() if value is not None
+    }
+    for name in spec.required:
+        if name not in checked:
+            raise InvalidParameterError(name, f"{action} needs {name} ({spec.params[name]})")
+    return checked
+
+
+def action_clusters(action: str, params: dict[str, Any]) -> list[str]:
+    """The clusters a validated action's request names (none for an action that creates one)."""
+    name = CLUSTER_ACTIONS[action].clusters_param
+    if name is None:
+        return []
+    value = params[name]
+    return list(value) if isinstance(value, list) else [value]
+
+
+def started_jobs(answer: dict[str, Any], clusters: list[str]) -> dict[str, str]:
+    """``{cluster id: job id}`` from a cluster action's answer.
+
+    StartClusters and StopClusters answer with ``job_ids``, a map of cluster id to job id (their API pages show
+    it in the example and describe it under ``job_id``, so a map under either name is taken); the others with
+    one ``job_id`` string, for the answer's ``cluster_id`` or the cluster the request named.
+    """
+    for key in ("job_ids", "job_id"):
+        value = answer.get(key)
+        if isinstance(value, dict) and value:
+            return {str(cluster): str(job) for cluster, job in value.items()}
+    job_id = answer.get("job_id")
+    if isinstance(job_id, str) and job_id:
+        owners = [str(answer["cluster_id"])] if answer.get("cluster_id") else clusters
+        return {cluster: job_id for cluster in owners} if owners else {"": job_id}
+    raise JobLogsError(
+        f"the {answer.get('action') or 'action'} answer names no job (no job_id or job_ids)", service=SERVICE
+    )
+
+
 # -- records ------------------------------------------------------------------------------------------------
 def normalize_job(job: dict[str, Any]) -> dict[str, Any]:
     """The job record unchanged, except ``directive`` decoded from its JSON string (kept as is if not JSON)."""
@@ -374,7 +550,10 @@ class QingCloudHook(JobLogsHook[QingCloudSettings]):
     """Talk to the QingCloud IaaS API (``/iaas/``) with signature v1.
 
     Raw methods mirror the API one-to-one and return the response body unchanged
-    (:meth:`describe_cluster_jobs`, :meth:`describe_jobs`); the normalized layer (:meth:`get_job_status`,
+    (:meth:`describe_cluster_jobs`, :meth:`describe_jobs`, and the cluster actions that start cluster jobs:
+    :meth:`start_clusters`, :meth:`stop_clusters`, :meth:`restart_cluster_service`, :meth:`resize_cluster`,
+    :meth:`add_cluster_nodes`, :meth:`delete_cluster_nodes`, :meth:`deploy_app_version`, or any of them by
+    name with :meth:`cluster_action`); the normalized layer (:meth:`get_job_status`,
     :meth:`iter_cluster_jobs`, :meth:`iter_cluster_job_chunks` and their ``a``-prefixed async twins) is what
     the sensor, trigger and operator use.
 
@@ -513,6 +692,150 @@ class QingCloudHook(JobLogsHook[QingCloudSettings]):
         api = self.api
         request = self._request("DescribeJobs", {**params, "verbose": verbose, "offset": offset, "limit": limit})
         return api.call(request, decode_response)
+
+    # -- cluster actions (each starts cluster jobs; the answer unchanged) -------------------------------------
+    @staticmethod
+    def _action_params(action: str, params: dict[str, Any] | None, zone: str | None) -> dict[str, Any]:
+        checked = validate_cluster_action(action, params)
+        if zone not in (None, ""):
+            checked["zone"] = validate_zone(zone)
+        return checked
+
+    def cluster_action(
+        self, action: str, params: dict[str, Any] | None = None, zone: str | None = None
+    ) -> dict[str, Any]:
+        """Send a cluster ``action`` of :data:`CLUSTER_ACTIONS` with its request ``params`` (checked first, signed
+        like every call); the answer unchanged, with ``job_id`` or ``job_ids`` (see :func:`started_jobs`)."""
+        checked = self._action_params(action, params, zone)
+        api = self.api  # reads the connection (and its zone) first
+        return api.call(self._request(action, checked), decode_response)
+
+    async def acluster_action(
+        self, action: str, params: dict[str, Any] | None = None, zone: str | None = None
+    ) -> dict[str, Any]:
+        """The async twin of :meth:`cluster_action`."""
+        checked = self._action_params(action, params, zone)
+        api = await self.aget_api()
+        return await api.acall(self._request(action, checked), decode_response)
+
+    @staticmethod
+    def _given(**params: Any) -> dict[str, Any]:
+        return {name: value for name, value in params.items() if value is not None}
+
+    def start_clusters(self, clusters: list[str] | str, zone: str | None = None) -> dict[str, Any]:
+        """``StartClusters``: start stopped clusters; ``{"action", "job_ids": {cluster id: job id}, "ret_code"}``."""
+        return self.cluster_action("StartClusters", {"clusters": clusters}, zone)
+
+    def stop_clusters(self, clusters: list[str] | str, zone: str | None = None) -> dict[str, Any]:
+        """``StopClusters``: stop active clusters; ``{"action", "job_ids": {cluster id: job id}, "ret_code"}``."""
+        return self.cluster_action("StopClusters", {"clusters": clusters}, zone)
+
+    def restart_cluster_service(self, cluster: str, role: str | None = None, zone: str | None = None) -> dict[str, Any]:
+        """``RestartClusterService``: restart the service of a cluster (or of one node ``role``);
+        ``{"action", "cluster_id", "job_id", "ret_code"}``."""
+        return self.cluster_action("RestartClusterService", self._given(cluster=cluster, role=role), zone)
+
+    def resize_cluster(
+        self,
+        cluster: str,
+        node_role: str | None = None,
+        cpu: int | None = None,
+        memory: int | None = None,
+        gpu: int | None = None,
+        storage_size: int | None = None,
+        instance_class: int | None = None,
+        zone: str | None = None,
+    ) -> dict[str, Any]:
+        """``ResizeCluster``: change the nodes' CPUs, memory (MB), GPUs, storage (GB) or instance class;
+        ``{"action", "cluster_id", "cpu", "memory", "gpu", "storage_size", "job_id", "ret_code"}``."""
+        params = self._given(
+            cluster=cluster,
+            node_role=node_role,
+            cpu=cpu,
+            memory=memory,
+            gpu=gpu,
+            storage_size=storage_size,
+            instance_class=instance_class,
+        )
+        return self.cluster_action("ResizeCluster", params, zone)
+
+    def add_cluster_nodes(
+        self,
+        cluster: str,
+        node_count: int,
+        node_role: str | None = None,
+        node_name: str | None = None,
+        resource_conf: Any = None,
+        private_ips: Any = None,
+        owner: str | None = None,
+        zone: str | None = None,
+    ) -> dict[str, Any]:
+        """``AddClusterNodes``: add ``node_count`` nodes (of ``node_role``); ``resource_conf`` and ``private_ips``
+        are JSON (a dict/list is sent as compact JSON); ``{"action", "cluster_id", "new_node_ids", "job_id",
+        "ret_code"}``."""
+        params = self._given(
+            cluster=cluster,
+            node_count=node_count,
+            node_role=node_role,
+            node_name=node_name,
+            resource_conf=resource_conf,
+            private_ips=private_ips,
+            owner=owner,
+        )
+        return self.cluster_action("AddClusterNodes", params, zone)
+
+    def delete_cluster_nodes(
+        self,
+        cluster: str,
+        nodes: list[str] | str,
+        force: int | None = None,
+        owner: str | None = None,
+        zone: str | None = None,
+    ) -> dict[str, Any]:
+        """``DeleteClusterNodes``: delete nodes (``cln-...``); ``{"action", "cluster_id", "deleted_node_ids",
+        "job_id", "ret_code"}``."""
+        params = self._given(cluster=cluster, nodes=nodes, force=force, owner=owner)
+        return self.cluster_action("DeleteClusterNodes", params, zone)
+
+    def deploy_app_version(
+        self,
+        version_id: str,
+        conf: Any,
+        debug: int | None = None,
+        charge_mode: str | None = None,
+        duration: int | None = None,
+        hypervisor: str | None = None,
+        zone: str | None = None,
+    ) -> dict[str, Any]:
+        """``DeployAppVersion``: create a cluster of an application version from ``conf`` (JSON: a dict is sent as
+        compact JSON); ``{"action", "app_id", "app_version", "cluster_id", "cluster_name", "node_ids",
+        "node_count", "vxnet_id", "job_id", "ret_code"}``."""
+        params = self._given(
+            version_id=version_id,
+            conf=conf,
+            debug=debug,
+            charge_mode=charge_mode,
+            duration=duration,
+            hypervisor=hypervisor,
+        )
+        return self.cluster_action("DeployAppVersion", params, zone)
+
+    # -- run operator contract ---------------------------------------------------------------------------------
+    @staticmethod
+    def _no_cancel(job_ref: dict[str, Any]) -> str:
+        jobs = ", ".join(job_ref.get("jobs") or []) or "the job"
+        return f"QingCloud has no API to terminate a cluster job: {jobs} keep(s) running until it ends by itself"
+
+    def cancel_job(self, job_ref: dict[str, Any]) -> str:
+        """QingCloud's API has no call that terminates a cluster job: says so (nothing is sent)."""
+        return self._no_cancel(job_ref)
+
+    async def acancel_job(self, job_ref: dict[str, Any]) -> str:
+        return self._no_cancel(job_ref)
+
+    def console_url(self, job_ref: dict[str, Any]) -> str | None:
+        """None: no public source documents a console address for a cluster job (or its cluster)."""
+        return None
 
     # -- programs: written once, run sync or async ------------------------------------------------------------
     def cluster_jobs_program(

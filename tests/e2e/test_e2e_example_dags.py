@@ -35,7 +35,7 @@ EXPECTED_STATES: dict[str, dict[str, str]] = {
         "archive_unit_test_log": "success",
     },
     "qingcloud_cluster_jobs": {
-        "wait_for_scale_out": "success",
+        "add_nodes": "success",
         "export_recent_jobs": "success",
         "wait_for_resize": "failed",
         "export_failed_jobs": "success",
@@ -214,10 +214,13 @@ def test_task_logs_show_every_line_streamed_while_waiting_once(e2e_stage, runs):
     lines = [m for m in streamed(entries, "mgn") if not m.startswith("AWS MGN job ")]
     assert lines == [render_item(i) for i in mgn_items(e2e_stage, CUTOVER_JOB)]
 
-    # QingCloud cluster jobs have no log: the status changes are streamed
-    entries = airflow.task_log("qingcloud_cluster_jobs", RUN_ID, "wait_for_scale_out")
-    changes = [m for m in streamed(entries, "qingcloud") if m.startswith("[j-addnodes01]")]
-    assert changes[-1].startswith("[j-addnodes01] AddClusterNodes on cl-chronus01 is successful since"), changes
+    # QingCloud cluster jobs have no log: the status changes of the job the run operator started are streamed,
+    # to its success in the triggerer (the run operator deferred)
+    assert "deferred" in runs["qingcloud_cluster_jobs"]["seen"]["add_nodes"]
+    [job_id] = manifest_of(e2e_stage, "qingcloud_cluster_jobs", "add_nodes")["job_ids"]
+    entries = airflow.task_log("qingcloud_cluster_jobs", RUN_ID, "add_nodes")
+    changes = [m for m in streamed(entries, "qingcloud") if m.startswith(f"[{job_id}]")]
+    assert changes[-1].startswith(f"[{job_id}] AddClusterNodes on cl-chronus01 is successful since"), changes
 
     # the trigger's part is in the triggerer's own log file too (the stream went on while the task was deferred)
     trigger_lines = [
@@ -289,12 +292,14 @@ def test_archives_on_s3_are_the_emulators_logs_with_true_manifests(e2e_stage, ru
     ]
     assert "".join(p["log"] for p in pages).encode() == build.step_logs[2]
 
-    # QingCloud: the application's 50 newest job records (it has 48), exactly as the API returned them
+    # QingCloud: the application's 50 newest job records (it has 48, and the one add_nodes started), exactly as the
+    # API returned them
     records = [
         json.loads(line) for line in objects[manifests["export_recent_jobs"]["uri"].removeprefix(prefix)].splitlines()
     ]
     assert records == qingcloud_app_records(e2e_stage, "app-tg3lbp0a", 50)
-    assert len(records) == 48
+    assert len(records) == 49
+    assert [records[0]["job_id"]] == manifest_of(e2e_stage, "qingcloud_cluster_jobs", "add_nodes")["job_ids"]
 
     # AWS MGN, text grouped by source server: the job's events first, then each server's, every event once
     from airflow_joblogs.emulators.mgn import CUTOVER_JOB, FAILED_JOB
