@@ -118,7 +118,8 @@ def test_cutover_waits_for_post_launch_actions_and_returns_each_launched_instanc
     assert list(servers) == CUTOVER_SERVERS
     assert len({s["launched_ec2_instance_id"] for s in servers.values()}) == 3
     json.dumps(result)
-    assert CONSOLE_URL_KEY not in ctx["ti"].xcom  # no console address
+    assert ctx["ti"].xcom.get(CONSOLE_URL_KEY) is None  # no console address
+    assert ctx["ti"].xcom["job_id"] == job_id, "run.output['job_id'] names the job"
     # every log item of the job was streamed into the task log once, in log order, as the sensor streams it
     logged = [r.getMessage() for r in caplog.records if r.name == "mgn-run-test"]
     assert [line for line in logged if line.startswith("20")] == [render_item(item) for item in mgn_log(job_id)]
@@ -150,8 +151,9 @@ def test_deferred_test_launch_streams_and_resumes_with_the_result(slow):
 
 def test_a_failed_launch_fails_the_task_with_the_server_and_its_error(mgn):
     store = FakeTaskStateStore()
+    ti = FakeTI()
     with pytest.raises(JobFailedError) as info:
-        run(MgnStartCutoverOperator, FAILING_SERVERS, log_tail_lines=3).execute(context(store))
+        run(MgnStartCutoverOperator, FAILING_SERVERS, log_tail_lines=3).execute(context(store, ti))
     text = str(info.value)
     job_id = mgn.emulator.started[0]
     assert f"AWS MGN job {job_id} (LAUNCH START_CUTOVER) ended in status 'FAILED'" in text
@@ -160,6 +162,7 @@ def test_a_failed_launch_fails_the_task_with_the_server_and_its_error(mgn):
     )
     assert CONVERSION_ERROR.splitlines()[2].strip() in text
     assert "LAUNCH_FAILED" in text
+    assert ti.xcom["job_id"] == job_id, "pushed at the start: a task after the failed run can name the job"
     assert store.values == {}, "a failed job is forgotten: a retry starts a new launch"
 
 

@@ -24,7 +24,9 @@ mgnjob-wave0000000000001   LAUNCH    START_TEST    ``wave_servers`` servers (def
 
 Source servers (:func:`source_servers`): every catalogue job's servers, with the same behaviour (server 12 fails
 conversion, servers 1-3 run a post-launch action, ...), in lifecycle state READY_FOR_TEST (the servers of
-START_TEST jobs, the wave's, and ``s-5e7a10000000000047`` / ``...48``) or READY_FOR_CUTOVER (the others).
+START_TEST jobs, the wave's, and ``s-5e7a1000000000047`` and ``s-5e7a1000000000048``) or READY_FOR_CUTOVER (the
+others). Server ``n`` is ``s-5e7a1`` followed by ``n`` in 12 hexadecimal digits (server 12 is
+``s-5e7a100000000000c``).
 ``POST /StartTest``, ``POST /StartCutover`` and ``POST /TerminateTargetInstances`` create a job over them that runs
 on the same clock from its start request (answer 202, ``{"job": Job}``); a server taking part in a job that has not
 completed, an unknown server, or (TerminateTargetInstances) a server in TESTING, CUTTING_OVER or CUTOVER gets

@@ -76,7 +76,9 @@ class JobRunOperator(JobWaitMixin, BaseOperator):
 
     Returns a small JSON result: the job's identifiers under the names the service's sensor and log operator
     take, ``console_url``, ``status`` (``raw``, ``state``, ``meaning``; None when not waited for) and
-    ``outputs`` (what the service reports the job produced).
+    ``outputs`` (what the service reports the job produced). Each key is also pushed as an XCom of its own
+    (``multiple_outputs`` defaults to True), so ``run.output["<key>"]`` passes one value to a later task; the
+    job's identifiers are pushed as soon as it started, so they are there even when the run fails.
     """
 
     operator_extra_links = (JobConsoleLink(),)
@@ -106,6 +108,9 @@ class JobRunOperator(JobWaitMixin, BaseOperator):
         redact_patterns: Iterable[str] | None = None,
         **kwargs: Any,
     ) -> None:
+        # each key of the result is an XCom of its own too, so ``run.output["job_id"]`` is the job id (an XComArg's
+        # item names an XCom key, not a key of the returned dict)
+        kwargs.setdefault("multiple_outputs", True)
         super().__init__(**kwargs)
         self.init_waiting(
             conn_id=conn_id,
@@ -261,6 +266,10 @@ class JobRunOperator(JobWaitMixin, BaseOperator):
         if ti is None:
             return
         ti.xcom_push(key=STARTED_JOB_KEY, value=started)
+        if self.multiple_outputs:  # the identifiers now: a task after a failed run (``all_done``) can name its job
+            for key, value in started.items():
+                if key != "job_ref":
+                    ti.xcom_push(key=key, value=value)
         if started.get("console_url"):
             ti.xcom_push(key=CONSOLE_URL_KEY, value=started["console_url"])
 
