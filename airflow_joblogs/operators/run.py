@@ -76,9 +76,9 @@ class JobRunOperator(JobWaitMixin, BaseOperator):
 
     Returns a small JSON result: the job's identifiers under the names the service's sensor and log operator
     take, ``console_url``, ``status`` (``raw``, ``state``, ``meaning``; None when not waited for) and
-    ``outputs`` (what the service reports the job produced). Each key is also pushed as an XCom of its own
-    (``multiple_outputs`` defaults to True), so ``run.output["<key>"]`` passes one value to a later task; the
-    job's identifiers are pushed as soon as it started, so they are there even when the run fails.
+    ``outputs`` (what the service reports the job produced). The job's identifiers (and ``console_url``) are also
+    pushed as XComs of their own as soon as it started, so ``run.output["<identifier>"]`` passes one to a later
+    task, even after a failed run.
     """
 
     operator_extra_links = (JobConsoleLink(),)
@@ -108,9 +108,6 @@ class JobRunOperator(JobWaitMixin, BaseOperator):
         redact_patterns: Iterable[str] | None = None,
         **kwargs: Any,
     ) -> None:
-        # each key of the result is an XCom of its own too, so ``run.output["job_id"]`` is the job id (an XComArg's
-        # item names an XCom key, not a key of the returned dict)
-        kwargs.setdefault("multiple_outputs", True)
         super().__init__(**kwargs)
         self.init_waiting(
             conn_id=conn_id,
@@ -266,10 +263,11 @@ class JobRunOperator(JobWaitMixin, BaseOperator):
         if ti is None:
             return
         ti.xcom_push(key=STARTED_JOB_KEY, value=started)
-        if self.multiple_outputs:  # the identifiers now: a task after a failed run (``all_done``) can name its job
-            for key, value in started.items():
-                if key != "job_ref":
-                    ti.xcom_push(key=key, value=value)
+        # each identifier as an XCom of its own, so ``run.output["job_id"]`` (an XComArg item names an XCom key) is
+        # the job id, also for a task after a failed run; Airflow 3.0 stores no None value
+        for key, value in started.items():
+            if key != "job_ref" and value is not None:
+                ti.xcom_push(key=key, value=value)
         if started.get("console_url"):
             ti.xcom_push(key=CONSOLE_URL_KEY, value=started["console_url"])
 
