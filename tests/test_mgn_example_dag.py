@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 @pytest.mark.parametrize("deferrable", [True, False], ids=["deferrable", "poke"])
 def test_mgn_cutover_logs(mgn, run_example_dag, tmp_path, deferrable, capfd, mgn_log):
     mgn.emulator.received.clear()
-    mgn.app.clock.speed, speed = 2.0, mgn.app.clock.speed  # a launch runs about a second: a deferrable run defers
+    mgn.app.clock.speed, speed = 0.5, mgn.app.clock.speed  # a launch runs seconds: a deferrable run defers
     try:
         _run, tis = run_example_dag("mgn_cutover_logs.py", tmp_path, deferrable)
     finally:
