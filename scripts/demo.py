@@ -29,7 +29,7 @@ DEMO_DAGS: dict[str, tuple[str, set[str]]] = {
     "blueking_deploy_gate.py": ("BlueKing JOB", {"wait_for_failed_deploy"}),
     "qingcloud_cluster_jobs.py": ("QingCloud", {"wait_for_resize"}),
     "codearts_build_archive.py": ("CodeArts Build", set()),
-    "mgn_cutover_logs.py": ("AWS MGN", {"wait_for_failed_cutover"}),
+    "mgn_cutover_logs.py": ("AWS MGN", {"start_failed_cutover"}),
 }
 
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, cast
 from airflow.providers.common.compat.sdk import AirflowSkipException, BaseOperator, BaseOperatorLink, XCom
 
 from airflow_joblogs.contract import RunService
-from airflow_joblogs.exceptions import JobFailedError, JobLogsError
+from airflow_joblogs.exceptions import JobFailedError, JobLogsError, TransientError
 from airflow_joblogs.models import FAILURE, SUCCESS, JobStatus, decide
 from airflow_joblogs.validation import as_number, require_bool
 from airflow_joblogs.waiting import DEFAULT_STREAM_MAX_BYTES, DEFAULT_STREAM_MAX_BYTES_PER_CHECK, JobWaitMixin
@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 CONSOLE_URL_KEY = "console_url"
 #: the ``task_state_store`` key of the started job (Airflow >= 3.3)
 STARTED_JOB_KEY = "airflow_joblogs.started_job"
+#: the ``task_state_store`` key of a start request that was sent and not answered yet: when it was sent (epoch
+#: seconds), kept only by run operators that can find such a job again (:attr:`JobRunOperator.finds_lost_starts`)
+START_SENT_KEY = "airflow_joblogs.start_sent"
 #: how long past its own deadline Airflow waits for a deferred run operator's trigger before failing the task
 #: itself: the trigger's timeout event comes first, so the job is terminated (Airflow's own deferral timeout
 #: fails the task without running any of the operator's code)
@@ -58,7 +61,9 @@ class JobRunOperator(JobWaitMixin, BaseOperator):
         Default: True where the service has a cancel API (:attr:`can_cancel`); refused where it has none.
     :param reattach: on a retry, wait on the job an earlier try started and left unfinished (a worker crash)
         instead of starting another. Uses Airflow's ``task_state_store`` (Airflow >= 3.3); earlier releases keep
-        nothing between tries, so there a retry starts a new job.
+        nothing between tries, so there a retry starts a new job. Where the service can find the job of a start
+        request whose answer never came (:attr:`finds_lost_starts`, :meth:`find_lost_start`), the retry waits on it
+        too.
     :param success_states: raw statuses that mean success (default: the service's documented ones).
     :param failure_states: raw statuses that mean failure.
     :param stream_logs: write the job's new log lines into the task log while waiting (also while deferred).
@@ -71,13 +76,17 @@ class JobRunOperator(JobWaitMixin, BaseOperator):
 
     Returns a small JSON result: the job's identifiers under the names the service's sensor and log operator
     take, ``console_url``, ``status`` (``raw``, ``state``, ``meaning``; None when not waited for) and
-    ``outputs`` (what the service reports the job produced).
+    ``outputs`` (what the service reports the job produced). The job's identifiers (and ``console_url``) are also
+    pushed as XComs of their own as soon as it started, so ``run.output["<identifier>"]`` passes one to a later
+    task, even after a failed run.
     """
 
     operator_extra_links = (JobConsoleLink(),)
     ui_color = "#d7ecd9"
     #: whether the service's API can terminate a started job (False: ``cancel_on_kill`` is refused)
     can_cancel = True
+    #: whether :meth:`find_lost_start` can find the job of a start request whose answer was lost
+    finds_lost_starts = False
 
     def __init__(
         self,
@@ -139,6 +148,12 @@ class JobRunOperator(JobWaitMixin, BaseOperator):
         """What the job produced, read after it ended (JSON values)."""
         return {}
 
+    def find_lost_start(self, hook: Any, sent_at: float) -> dict[str, Any] | None:
+        """The job that an earlier try's start request, sent at ``sent_at`` (epoch seconds) and never answered
+        (the worker died, the answer was lost), created: as :meth:`start_job` returns it, or None to start a new
+        one. Used only with :attr:`finds_lost_starts`."""
+        return None
+
     # -- shared -----------------------------------------------------------------------------------------
     @property
     def run_hook(self) -> RunService:
@@ -171,7 +186,9 @@ class JobRunOperator(JobWaitMixin, BaseOperator):
             return None
         stored = store.get(STARTED_JOB_KEY)
         if not isinstance(stored, dict) or not isinstance(stored.get("job_ref"), dict):
-            return None
+            stored = self._found_lost_start(store)
+            if stored is None:
+                return None
         self._started = stored
         status = self.hook.job_status_from_ref(stored["job_ref"])
         verdict = decide(status, self.success_states, self.failure_states, self.unknown_is_failure)
@@ -195,13 +212,42 @@ class JobRunOperator(JobWaitMixin, BaseOperator):
         self._started = None
         return None
 
+    def _found_lost_start(self, store: Any) -> dict[str, Any] | None:
+        """The job of an earlier try's unanswered start request, if :meth:`find_lost_start` finds it (then stored)."""
+        if not self.finds_lost_starts:
+            return None
+        sent_at = store.get(START_SENT_KEY)
+        if isinstance(sent_at, bool) or not isinstance(sent_at, (int, float)):
+            return None
+        found = self.find_lost_start(self.hook, float(sent_at))
+        if found is None:
+            self.log.info("the earlier try's start request created no %s job that can be found", self.service_name)
+            store.delete(START_SENT_KEY)
+            return None
+        found["console_url"] = self.run_hook.console_url(found["job_ref"])
+        self.log.info(
+            "found %s job %s, started by an earlier try whose answer was lost", self.service_name, found["job_ref"]
+        )
+        store.set(STARTED_JOB_KEY, found)
+        store.delete(START_SENT_KEY)
+        return found
+
     def _start(self, context: Any) -> dict[str, Any]:
-        started = self.start_job(self.hook)
+        store = self._store(context)
+        if store is not None and self.finds_lost_starts:
+            store.set(START_SENT_KEY, time.time())
+        try:
+            started = self.start_job(self.hook)
+        except JobLogsError as exc:  # refused: nothing to look for (a transient fault may have started the job)
+            if store is not None and self.finds_lost_starts and not isinstance(exc, TransientError):
+                store.delete(START_SENT_KEY)
+            raise
         started["console_url"] = self.run_hook.console_url(started["job_ref"])
         self._started = started
-        store = self._store(context)
         if store is not None:
             store.set(STARTED_JOB_KEY, started)
+            if self.finds_lost_starts:
+                store.delete(START_SENT_KEY)
         self.log.info(
             "started %s job %s%s",
             self.service_name,
@@ -217,6 +263,11 @@ class JobRunOperator(JobWaitMixin, BaseOperator):
         if ti is None:
             return
         ti.xcom_push(key=STARTED_JOB_KEY, value=started)
+        # each identifier as an XCom of its own, so ``run.output["job_id"]`` (an XComArg item names an XCom key) is
+        # the job id, also for a task after a failed run; Airflow 3.0 stores no None value
+        for key, value in started.items():
+            if key != "job_ref" and value is not None:
+                ti.xcom_push(key=key, value=value)
         if started.get("console_url"):
             ti.xcom_push(key=CONSOLE_URL_KEY, value=started["console_url"])
 

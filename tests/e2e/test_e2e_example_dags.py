@@ -41,13 +41,18 @@ EXPECTED_STATES: dict[str, dict[str, str]] = {
         "export_failed_jobs": "success",
     },
     "mgn_cutover_logs": {
-        "wait_for_cutover": "success",
+        "start_cutover": "success",
         "archive_cutover_log": "success",
-        "wait_for_failed_cutover": "failed",
+        "start_failed_cutover": "failed",
         "archive_failed_cutover_log": "success",
     },
 }
-SENSORS = {dag: [t for t in tasks if t.startswith("wait_for_")] for dag, tasks in EXPECTED_STATES.items()}
+#: run operators that start a job and wait for it as a sensor does (deferred, streaming)
+WAITING_RUNS = {"mgn_cutover_logs": ["start_cutover", "start_failed_cutover"]}
+SENSORS = {
+    dag: [t for t in tasks if t.startswith("wait_for_")] + WAITING_RUNS.get(dag, [])
+    for dag, tasks in EXPECTED_STATES.items()
+}
 
 
 @pytest.fixture(scope="module")
@@ -134,11 +139,12 @@ def event_text(entry: dict[str, Any]) -> str:
 
 
 def streamed(entries: list[dict[str, Any]], service_module: str) -> list[str]:
-    """The messages the service's sensor (worker) and trigger (triggerer) logged, in log order."""
+    """The messages the service's sensor or run operator (worker) and trigger (triggerer) logged, in log order."""
     return [
         str(e.get("event", ""))
         for e in entries
         if f"sensors.{service_module}." in str(e.get("logger", ""))
+        or f"operators.{service_module}." in str(e.get("logger", ""))
         or f"triggers.{service_module}." in str(e.get("logger", ""))
     ]
 
@@ -161,6 +167,8 @@ def test_deferred_sensors_waited_in_the_triggerer(e2e_stage, runs):
 
 
 def test_failed_jobs_fail_their_sensor_with_a_readable_reason(e2e_stage, runs):
+    # the failed MGN launch, as the archive after it names it (from the id the run pushed when it started the job)
+    failed_launch = manifest_of(e2e_stage, "mgn_cutover_logs", "archive_failed_cutover_log")["job"]["job_id"]
     expected = {
         ("blueking_deploy_gate", "wait_for_failed_deploy"): [
             "JobFailedError: BlueKing JOB job 1002 (deploy-api-v1.8) ended in status 4 (failed), a failure state [4, 8, 9, 11, 12, 13, 14].",
@@ -172,8 +180,8 @@ def test_failed_jobs_fail_their_sensor_with_a_readable_reason(e2e_stage, runs):
             "JobFailedError: QingCloud job j-resize0001 (ResizeCluster) ended in status 'failed'",
             "- job j-resize0001 ResizeCluster on cl-chronus01: status 'failed', error_codes 2500",
         ],
-        ("mgn_cutover_logs", "wait_for_failed_cutover"): [
-            "JobFailedError: AWS MGN job mgnjob-failedlaunch00001 (LAUNCH START_CUTOVER) ended in status 'FAILED'",
+        ("mgn_cutover_logs", "start_failed_cutover"): [
+            f"JobFailedError: AWS MGN job {failed_launch} (LAUNCH START_CUTOVER) ended in status 'FAILED'",
             "- source server s-5e7a100000000000c: launchStatus FAILED (expected LAUNCHED); CONVERSION_FAIL (attempt 3/3)",
             "at ConversionServer.prepareBoot: GRUB configuration not found under /boot/grub2",
         ],
@@ -206,13 +214,13 @@ def test_task_logs_show_every_line_streamed_while_waiting_once(e2e_stage, runs):
     lines = [m for m in streamed(entries, "codearts") if not m.startswith("CodeArts Build job ")]
     assert lines == e2e_stage.emulators["codearts"].builds[(WEB_JOB, 7)].full_log.decode().splitlines()
 
-    # AWS MGN: one readable line per log event of the cutover job
-    from airflow_joblogs.emulators.mgn import CUTOVER_JOB
+    # AWS MGN: one readable line per log event of the cutover job the run operator started
     from airflow_joblogs.hooks.mgn import render_item
 
-    entries = airflow.task_log("mgn_cutover_logs", RUN_ID, "wait_for_cutover")
-    lines = [m for m in streamed(entries, "mgn") if not m.startswith("AWS MGN job ")]
-    assert lines == [render_item(i) for i in mgn_items(e2e_stage, CUTOVER_JOB)]
+    cutover_job = manifest_of(e2e_stage, "mgn_cutover_logs", "start_cutover")["job_id"]
+    entries = airflow.task_log("mgn_cutover_logs", RUN_ID, "start_cutover")
+    lines = [m for m in streamed(entries, "mgn") if not m.startswith(("AWS MGN job ", "started AWS MGN job "))]
+    assert lines == [render_item(i) for i in mgn_items(e2e_stage, cutover_job)]
 
     # QingCloud cluster jobs have no log: the status changes of the job the run operator started are streamed,
     # to its success in the triggerer (the run operator deferred)
@@ -302,10 +310,12 @@ def test_archives_on_s3_are_the_emulators_logs_with_true_manifests(e2e_stage, ru
     assert [records[0]["job_id"]] == manifest_of(e2e_stage, "qingcloud_cluster_jobs", "add_nodes")["job_ids"]
 
     # AWS MGN, text grouped by source server: the job's events first, then each server's, every event once
-    from airflow_joblogs.emulators.mgn import CUTOVER_JOB, FAILED_JOB
     from airflow_joblogs.hooks.mgn import render_item
 
-    items = mgn_items(e2e_stage, CUTOVER_JOB)
+    cutover_job = manifest_of(e2e_stage, "mgn_cutover_logs", "start_cutover")["job_id"]
+    failed_job = manifests["archive_failed_cutover_log"]["job"]["job_id"]
+    assert sorted([cutover_job, failed_job]) == sorted(e2e_stage.emulators["mgn"].started), "the DAG's two launches"
+    items = mgn_items(e2e_stage, cutover_job)
     groups: dict[str | None, list[str]] = {None: []}
     for item in items:
         groups.setdefault((item.get("eventData") or {}).get("sourceServerID"), []).append(render_item(item) + "\n")
@@ -320,7 +330,7 @@ def test_archives_on_s3_are_the_emulators_logs_with_true_manifests(e2e_stage, ru
         json.loads(line)
         for line in objects[manifests["archive_failed_cutover_log"]["uri"].removeprefix(prefix)].splitlines()
     ]
-    assert records == mgn_items(e2e_stage, FAILED_JOB)
+    assert records == mgn_items(e2e_stage, failed_job)
 
     # the failed QingCloud jobs went to XCom as readable lines
     failed = manifest_of(e2e_stage, "qingcloud_cluster_jobs", "export_failed_jobs")
