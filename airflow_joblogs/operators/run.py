@@ -226,11 +226,7 @@ class JobRunOperator(JobWaitMixin, BaseOperator):
         result["status"] = None
         result["outputs"] = {}
         if status is not None:
-            result["status"] = {
-                "raw": status.raw_status,
-                "state": status.state.value,
-                "meaning": self.status_meanings.get(status.raw_status, status.state.value.replace("_", " ")),
-            }
+            result["status"] = self.status_summary(status)
             try:
                 result["outputs"] = self.job_outputs(self.hook, self.job_ref(), status)
             except JobLogsError as exc:  # the job succeeded; its outputs are extra
