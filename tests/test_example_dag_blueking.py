@@ -17,6 +17,8 @@ def test_blueking_deploy_gate(bk, run_example_dag, tmp_path, deferrable):
     _run, tis = run_example_dag("blueking_deploy_gate.py", tmp_path, deferrable)
     states = {task_id: ti.state for task_id, ti in tis.items()}
     assert states == {
+        "start_deploy": "success",
+        "start_failed_deploy": "success",
         "wait_for_deploy": "success",
         "archive_deploy_logs": "success",
         "wait_for_failed_deploy": "failed",
@@ -26,8 +28,16 @@ def test_blueking_deploy_gate(bk, run_example_dag, tmp_path, deferrable):
     assert len(files) == 2 and all(f.startswith("blueking/") for f in files), files
     assert not [f for f in files if f.endswith(".partial")]
 
-    text = next(p for p in tmp_path.rglob("*.log")).read_bytes()
-    job = bk.emulator.jobs[1001]
+    # the later tasks took the jobs the start tasks started (plans 101 and 102)
+    started = tis["start_deploy"].xcom_pull(task_ids="start_deploy")
+    failed_start = tis["start_failed_deploy"].xcom_pull(task_ids="start_failed_deploy")
+    assert started["status"] is None and started["job_instance_name"] == "deploy-web-v2.3"
+    assert failed_start["job_instance_name"] == "deploy-api-v1.8"
+    text_file = next(p for p in tmp_path.rglob("*.log"))
+    assert text_file.name == f"bk_job-biz2-{started['job_instance_id']}.log"
+    text = text_file.read_bytes()
+    job = bk.emulator.jobs[started["job_instance_id"]]
+    assert job.global_vars[0] == {"id": 1011, "name": "version", "value": "v2.3", "type": 1}
     for step in job.steps:
         for host in step.hosts:
             assert host_log(job, step, host).encode() in text
@@ -35,6 +45,13 @@ def test_blueking_deploy_gate(bk, run_example_dag, tmp_path, deferrable):
     assert manifest["sha256"] == hashlib.sha256(text).hexdigest()
     assert manifest["bytes"] == len(text) and manifest["lines"] == text.count(b"\n")
 
-    records = [json.loads(line) for line in next(p for p in tmp_path.rglob("*.jsonl")).read_text().splitlines()]
+    assert tis["wait_for_deploy"].xcom_pull(task_ids="wait_for_deploy") == {
+        "raw": 3,
+        "state": "success",
+        "meaning": "success",
+    }
+    jsonl = next(p for p in tmp_path.rglob("*.jsonl"))
+    assert jsonl.name == f"bk_job-biz2-{failed_start['job_instance_id']}.jsonl"
+    records = [json.loads(line) for line in jsonl.read_text().splitlines()]
     failed = [r for r in records if r.get("exit_code")]
     assert [(r["ip"], r["ip_status"], r["exit_code"]) for r in failed] == [("10.0.0.12", 104, 1), ("10.0.0.13", 104, 2)]

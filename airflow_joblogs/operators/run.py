@@ -71,7 +71,8 @@ class JobRunOperator(JobWaitMixin, BaseOperator):
 
     Returns a small JSON result: the job's identifiers under the names the service's sensor and log operator
     take, ``console_url``, ``status`` (``raw``, ``state``, ``meaning``; None when not waited for) and
-    ``outputs`` (what the service reports the job produced).
+    ``outputs`` (what the service reports the job produced). Each field is also pushed as its own XCom
+    (``multiple_outputs``), so ``run.output["job_instance_id"]`` is the job's id for a later task.
     """
 
     operator_extra_links = (JobConsoleLink(),)
@@ -99,6 +100,9 @@ class JobRunOperator(JobWaitMixin, BaseOperator):
         redact_patterns: Iterable[str] | None = None,
         **kwargs: Any,
     ) -> None:
+        # each field of the result is also its own XCom, so ``run.output["job_instance_id"]`` plugs into a
+        # sensor or log operator (an XComArg's key names an XCom, not a field of the return value)
+        kwargs.setdefault("multiple_outputs", True)
         super().__init__(**kwargs)
         self.init_waiting(
             conn_id=conn_id,
