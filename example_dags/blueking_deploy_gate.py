@@ -1,14 +1,14 @@
-"""Start a BlueKing JOB deployment, gate a release on it, then archive its logs; a second one shows a failure.
+"""Start a BlueKing JOB deployment, wait for it, then archive its logs; a second deployment shows a failure.
 
-``start_deploy`` starts job plan 101 (``execute_job_plan``, with the ``version`` variable set for this run) and
-returns right away with the job's identifiers. ``wait_for_deploy`` waits for that job (in the triggerer when
-deferrable, streaming the hosts' new log lines into the task log while it waits); its "Job console" link opens
-the job in the JOB web console when the connection has a ``console_url`` extra. Once it succeeded,
+``deploy`` starts job plan 101 (``execute_job_plan``, with the ``version`` variable set for this run) and
+waits for the job it started (in the triggerer when deferrable, streaming the hosts' new log lines into the
+task log while it waits); its "Job console" link opens the job in the JOB web console when the connection has
+a ``console_url`` extra, and marking the task failed terminates the job. Once it succeeded,
 ``archive_deploy_logs`` writes every step's and host's log to object storage under a templated path. Plan 102
-fails on two hosts: ``wait_for_failed_deploy`` fails with an error naming the step, the hosts, what their
-``ip_status`` means, their exit codes and the last lines of their logs, and ``archive_failed_deploy_logs``
-still archives the evidence (``trigger_rule="all_done"``) as JSON Lines. Each later task takes the job from the
-start task's result: ``start_deploy.output["job_instance_id"]``.
+fails on two hosts: ``failed_deploy`` fails with an error naming the step, the hosts, what their ``ip_status``
+means, their exit codes and the last lines of their logs, and ``archive_failed_deploy_logs`` still archives
+the evidence (``trigger_rule="all_done"``) as JSON Lines. The archives take the job from the run's result:
+``deploy.output["job_instance_id"]`` (pushed right after the start, so it is there when the job fails too).
 
 Set ``JOBLOGS_ARCHIVE_ROOT`` to any ObjectStoragePath URL (``s3://aws_default@bucket/deploys``,
 ``file:///srv/archive``); deferrable or not follows ``[operators] default_deferrable``.
@@ -22,7 +22,6 @@ from datetime import datetime
 from airflow.sdk import DAG
 
 from airflow_joblogs.operators.blueking import BlueKingExecuteJobPlanOperator, BlueKingJobLogOperator
-from airflow_joblogs.sensors.blueking import BlueKingJobSensor
 
 ARCHIVE_ROOT = os.environ.get("JOBLOGS_ARCHIVE_ROOT", "file:///tmp/airflow-joblogs-archive").rstrip("/")
 
@@ -34,48 +33,39 @@ with DAG(
     tags=["joblogs", "blueking"],
     doc_md=__doc__,
 ) as dag:
-    start_deploy = BlueKingExecuteJobPlanOperator(
-        task_id="start_deploy",
+    deploy = BlueKingExecuteJobPlanOperator(
+        task_id="deploy",
         job_plan_id=101,
         bk_biz_id=2,
         global_vars={"version": "v2.3"},
-        wait_for_completion=False,
-    )
-    wait_for_deploy = BlueKingJobSensor(
-        task_id="wait_for_deploy",
-        job_instance_id=start_deploy.output["job_instance_id"],
-        bk_biz_id=2,
-        poke_interval=1,
+        poll_interval=1,
         timeout=300,
         stream_logs=True,
     )
     archive_deploy_logs = BlueKingJobLogOperator(
         task_id="archive_deploy_logs",
-        job_instance_id=start_deploy.output["job_instance_id"],
+        job_instance_id=deploy.output["job_instance_id"],
         bk_biz_id=2,
         destination=ARCHIVE_ROOT + "/blueking/{{ ds }}/",
         log_format="text",
     )
-    wait_for_deploy >> archive_deploy_logs
+    deploy >> archive_deploy_logs
 
-    start_failed_deploy = BlueKingExecuteJobPlanOperator(
-        task_id="start_failed_deploy", job_plan_id=102, bk_biz_id=2, wait_for_completion=False
-    )
-    wait_for_failed_deploy = BlueKingJobSensor(
-        task_id="wait_for_failed_deploy",
-        job_instance_id=start_failed_deploy.output["job_instance_id"],
+    failed_deploy = BlueKingExecuteJobPlanOperator(
+        task_id="failed_deploy",
+        job_plan_id=102,
         bk_biz_id=2,
-        poke_interval=1,
+        poll_interval=1,
         timeout=300,
         log_tail_lines=5,
     )
     archive_failed_deploy_logs = BlueKingJobLogOperator(
         task_id="archive_failed_deploy_logs",
-        job_instance_id=start_failed_deploy.output["job_instance_id"],
+        job_instance_id=failed_deploy.output["job_instance_id"],
         bk_biz_id=2,
         destination=ARCHIVE_ROOT + "/blueking/{{ ds }}/",
         log_format="jsonl",
         trigger_rule="all_done",
-        if_unfinished="warn",  # the evidence even if the sensor gave up before the job ended
+        if_unfinished="warn",  # the evidence even if the run gave up before the job ended
     )
-    wait_for_failed_deploy >> archive_failed_deploy_logs
+    failed_deploy >> archive_failed_deploy_logs

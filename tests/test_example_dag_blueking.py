@@ -17,22 +17,23 @@ def test_blueking_deploy_gate(bk, run_example_dag, tmp_path, deferrable):
     _run, tis = run_example_dag("blueking_deploy_gate.py", tmp_path, deferrable)
     states = {task_id: ti.state for task_id, ti in tis.items()}
     assert states == {
-        "start_deploy": "success",
-        "start_failed_deploy": "success",
-        "wait_for_deploy": "success",
+        "deploy": "success",
         "archive_deploy_logs": "success",
-        "wait_for_failed_deploy": "failed",
+        "failed_deploy": "failed",
         "archive_failed_deploy_logs": "success",
     }
     files = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
     assert len(files) == 2 and all(f.startswith("blueking/") for f in files), files
     assert not [f for f in files if f.endswith(".partial")]
 
-    # the later tasks took the jobs the start tasks started (plans 101 and 102)
-    started = tis["start_deploy"].xcom_pull(task_ids="start_deploy")
-    failed_start = tis["start_failed_deploy"].xcom_pull(task_ids="start_failed_deploy")
-    assert started["status"] is None and started["job_instance_name"] == "deploy-web-v2.3"
-    assert failed_start["job_instance_name"] == "deploy-api-v1.8"
+    # the archives took the jobs the run operators started (plans 101 and 102); the failed run's identifiers
+    # were in XCom from its start
+    started = tis["deploy"].xcom_pull(task_ids="deploy")
+    assert started["status"] == {"raw": 3, "state": "success", "meaning": "success"}
+    assert started["job_instance_name"] == "deploy-web-v2.3"
+    assert started["outputs"] == {"global_vars": {"version": "v2.3", "env": "prod"}}
+    failed_start = {"job_instance_id": tis["failed_deploy"].xcom_pull(task_ids="failed_deploy", key="job_instance_id")}
+    assert bk.emulator.jobs[failed_start["job_instance_id"]].name == "deploy-api-v1.8"
     text_file = next(p for p in tmp_path.rglob("*.log"))
     assert text_file.name == f"bk_job-biz2-{started['job_instance_id']}.log"
     text = text_file.read_bytes()
@@ -45,11 +46,6 @@ def test_blueking_deploy_gate(bk, run_example_dag, tmp_path, deferrable):
     assert manifest["sha256"] == hashlib.sha256(text).hexdigest()
     assert manifest["bytes"] == len(text) and manifest["lines"] == text.count(b"\n")
 
-    assert tis["wait_for_deploy"].xcom_pull(task_ids="wait_for_deploy") == {
-        "raw": 3,
-        "state": "success",
-        "meaning": "success",
-    }
     jsonl = next(p for p in tmp_path.rglob("*.jsonl"))
     assert jsonl.name == f"bk_job-biz2-{failed_start['job_instance_id']}.jsonl"
     records = [json.loads(line) for line in jsonl.read_text().splitlines()]

@@ -16,13 +16,12 @@ pytestmark = pytest.mark.slow
 @pytest.mark.parametrize("deferrable", [True, False], ids=["deferrable", "poke"])
 def test_codearts_build_archive(cb, run_example_dag, tmp_path, deferrable, caplog, capfd, monkeypatch):
     caplog.set_level(logging.INFO, logger="airflow_joblogs.triggers.codearts")
-    # the build's clock starts when start_build starts it: at this pace it still runs when the sensor first
-    # checks it, so the deferrable sensor defers and its trigger streams (at the fixture's pace it would be over)
+    # the build's clock starts when the run operator starts it: at this pace it still runs when the operator
+    # first checks it, so the deferrable run defers and its trigger streams (at the fixture's pace it may be over)
     monkeypatch.setattr(cb.app.clock, "speed", 1.0)
     _run, tis = run_example_dag("codearts_build_archive.py", tmp_path, deferrable)
     assert {task_id: ti.state for task_id, ti in tis.items()} == {
-        "start_build": "success",
-        "wait_for_build": "success",
+        "build": "success",
         "archive_build_log": "success",
         "archive_unit_test_log": "success",
     }
@@ -35,9 +34,9 @@ def test_codearts_build_archive(cb, run_example_dag, tmp_path, deferrable, caplo
     assert bool(from_trigger) is deferrable
     if deferrable:
         assert any(": This action starts." in line for line in from_trigger)
-    # the later tasks took the build the start task started: the task's next build after the catalogue's #7
-    started = tis["start_build"].xcom_pull(task_ids="start_build")
-    assert started["job_id"] == WEB_JOB and started["status"] is None
+    # the archives took the build the run operator started: the task's next build after the catalogue's #7
+    started = tis["build"].xcom_pull(task_ids="build")
+    assert started["job_id"] == WEB_JOB and started["status"]["raw"] == "SUCCESS"
     build_no = started["build_no"]
     assert build_no > 7
     files = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())

@@ -72,7 +72,8 @@ class JobRunOperator(JobWaitMixin, BaseOperator):
     Returns a small JSON result: the job's identifiers under the names the service's sensor and log operator
     take, ``console_url``, ``status`` (``raw``, ``state``, ``meaning``; None when not waited for) and
     ``outputs`` (what the service reports the job produced). Each field is also pushed as its own XCom
-    (``multiple_outputs``), so ``run.output["job_instance_id"]`` is the job's id for a later task.
+    (``multiple_outputs``), so ``run.output["job_instance_id"]`` is the job's id for a later task; the
+    identifiers right after the start, so they are there even when the job then fails.
     """
 
     operator_extra_links = (JobConsoleLink(),)
@@ -215,14 +216,20 @@ class JobRunOperator(JobWaitMixin, BaseOperator):
         return started
 
     def _push_link(self, context: Any, started: dict[str, Any]) -> None:
-        """The console URL for the link, and the started job for the operator instance that resumes after a
-        deferral (Airflow keeps a try's XComs across its deferral)."""
+        """The console URL for the link, the started job for the operator instance that resumes after a
+        deferral (Airflow keeps a try's XComs across its deferral), and, with ``multiple_outputs``, each of the
+        job's identifiers as its own XCom: ``run.output["job_instance_id"]`` is there from the start, so a later
+        task with ``trigger_rule="all_done"`` (an archive of a failed job's logs) finds the job."""
         ti = context.get("ti")
         if ti is None:
             return
         ti.xcom_push(key=STARTED_JOB_KEY, value=started)
         if started.get("console_url"):
             ti.xcom_push(key=CONSOLE_URL_KEY, value=started["console_url"])
+        if self.multiple_outputs:
+            for key, value in started.items():
+                if key not in ("job_ref", CONSOLE_URL_KEY):
+                    ti.xcom_push(key=key, value=value)
 
     def result(self, status: JobStatus | None) -> dict[str, Any]:
         assert self._started is not None

@@ -24,16 +24,13 @@ TERMINAL = {"success", "failed"}
 #: dag_id -> task_id -> the state it must end in
 EXPECTED_STATES: dict[str, dict[str, str]] = {
     "blueking_deploy_gate": {
-        "start_deploy": "success",
-        "start_failed_deploy": "success",
-        "wait_for_deploy": "success",
+        "deploy": "success",
         "archive_deploy_logs": "success",
-        "wait_for_failed_deploy": "failed",
+        "failed_deploy": "failed",
         "archive_failed_deploy_logs": "success",
     },
     "codearts_build_archive": {
-        "start_build": "success",
-        "wait_for_build": "success",
+        "build": "success",
         "archive_build_log": "success",
         "archive_unit_test_log": "success",
     },
@@ -50,7 +47,11 @@ EXPECTED_STATES: dict[str, dict[str, str]] = {
         "archive_failed_cutover_log": "success",
     },
 }
-SENSORS = {dag: [t for t in tasks if t.startswith("wait_for_")] for dag, tasks in EXPECTED_STATES.items()}
+#: the tasks that wait on a job: the sensors, and the run operators that start the job and wait for it
+RUNS = {"blueking_deploy_gate": ["deploy", "failed_deploy"], "codearts_build_archive": ["build"]}
+SENSORS = {
+    dag: [t for t in tasks if t.startswith("wait_for_")] + RUNS.get(dag, []) for dag, tasks in EXPECTED_STATES.items()
+}
 
 
 @pytest.fixture(scope="module")
@@ -84,20 +85,21 @@ def test_every_run_ends_as_expected(runs):
 
 
 # -- what the emulators served ----------------------------------------------------------------------------
-def started(stage, dag_id: str, task_id: str) -> dict[str, Any]:
-    """The result of a run operator that started a job (``wait_for_completion=False``), from XCom."""
-    result = stage.airflow.xcom(dag_id, RUN_ID, task_id)
-    return result if isinstance(result, dict) else json.loads(result)
+def started(stage, dag_id: str, task_id: str, key: str) -> Any:
+    """A field of a run operator's result: its own XCom, pushed right after the start (also when the job failed)."""
+    value = stage.airflow.xcom(dag_id, RUN_ID, task_id, key)
+    return json.loads(value) if isinstance(value, str) and not value.isalnum() else value
 
 
-def deploy_job(stage, task_id: str = "start_deploy") -> int:
-    return int(started(stage, "blueking_deploy_gate", task_id)["job_instance_id"])
+def deploy_job(stage, task_id: str = "deploy") -> int:
+    return int(started(stage, "blueking_deploy_gate", task_id, "job_instance_id"))
 
 
 def web_build(stage) -> Any:
-    """The emulator's record of the build ``start_build`` started."""
-    result = started(stage, "codearts_build_archive", "start_build")
-    return stage.emulators["codearts"].builds[(result["job_id"], int(result["build_no"]))]
+    """The emulator's record of the build the ``build`` task started."""
+    job_id = started(stage, "codearts_build_archive", "build", "job_id")
+    build_no = int(started(stage, "codearts_build_archive", "build", "build_no"))
+    return stage.emulators["codearts"].builds[(job_id, build_no)]
 
 
 def blueking_host_logs(stage, job_instance_id: int) -> list[tuple[int, str, str]]:
@@ -153,12 +155,11 @@ def event_text(entry: dict[str, Any]) -> str:
 
 
 def streamed(entries: list[dict[str, Any]], service_module: str) -> list[str]:
-    """The messages the service's sensor (worker) and trigger (triggerer) logged, in log order."""
+    """The messages the service's sensor or run operator (worker) and trigger (triggerer) logged, in log order."""
     return [
         str(e.get("event", ""))
         for e in entries
-        if f"sensors.{service_module}." in str(e.get("logger", ""))
-        or f"triggers.{service_module}." in str(e.get("logger", ""))
+        if any(f"{part}.{service_module}." in str(e.get("logger", "")) for part in ("sensors", "operators", "triggers"))
     ]
 
 
@@ -180,10 +181,10 @@ def test_deferred_sensors_waited_in_the_triggerer(e2e_stage, runs):
 
 
 def test_failed_jobs_fail_their_sensor_with_a_readable_reason(e2e_stage, runs):
-    failed = deploy_job(e2e_stage, "start_failed_deploy")
+    failed = deploy_job(e2e_stage, "failed_deploy")
     step = failed * 10 + 2  # the plan's second step
     expected = {
-        ("blueking_deploy_gate", "wait_for_failed_deploy"): [
+        ("blueking_deploy_gate", "failed_deploy"): [
             f"JobFailedError: BlueKing JOB job {failed} (deploy-api-v1.8) ended in status 4 (failed), a failure state [4, 8, 9, 11, 12, 13, 14].",
             f"- step 'migrate and restart' (id {step}) host 0:10.0.0.12: ip_status 104 (script exit code non-zero), exit code 1",
             f"- step 'migrate and restart' (id {step}) host 0:10.0.0.13: ip_status 104 (script exit code non-zero), exit code 2",
@@ -211,7 +212,7 @@ def test_task_logs_show_every_line_streamed_while_waiting_once(e2e_stage, runs):
     airflow = e2e_stage.airflow
 
     # BlueKing: "[step <step id> <cloud>:<ip>] <line>" for every line of every host of the started job
-    entries = airflow.task_log("blueking_deploy_gate", RUN_ID, "wait_for_deploy")
+    entries = airflow.task_log("blueking_deploy_gate", RUN_ID, "deploy")
     got: dict[tuple[int, str], list[str]] = {}
     for message in streamed(entries, "blueking"):
         match = re.match(r"^\[step (\d+) \d+:([\d.]+)\] (.*)$", message, re.S)
@@ -221,8 +222,8 @@ def test_task_logs_show_every_line_streamed_while_waiting_once(e2e_stage, runs):
     assert got == want
 
     # CodeArts Build: the build's log lines, verbatim, between the status lines
-    entries = airflow.task_log("codearts_build_archive", RUN_ID, "wait_for_build")
-    lines = [m for m in streamed(entries, "codearts") if not m.startswith("CodeArts Build job ")]
+    entries = airflow.task_log("codearts_build_archive", RUN_ID, "build")
+    lines = [m for m in streamed(entries, "codearts") if not m.startswith(("CodeArts Build job ", "started "))]
     assert lines == web_build(e2e_stage).full_log.decode().splitlines()
 
     # AWS MGN: one readable line per log event of the cutover job
@@ -241,7 +242,7 @@ def test_task_logs_show_every_line_streamed_while_waiting_once(e2e_stage, runs):
     # the trigger's part is in the triggerer's own log file too (the stream went on while the task was deferred)
     trigger_lines = [
         json.loads(line).get("event", "")
-        for f in trigger_log_files(e2e_stage, "codearts_build_archive", "wait_for_build")
+        for f in trigger_log_files(e2e_stage, "codearts_build_archive", "build")
         for line in f.read_text().splitlines()
     ]
     assert any(": This action ends." in str(line) for line in trigger_lines)
@@ -296,7 +297,7 @@ def test_archives_on_s3_are_the_emulators_logs_with_true_manifests(e2e_stage, ru
         for line in objects[manifests["archive_failed_deploy_logs"]["uri"].removeprefix(prefix)].splitlines()
     ]
     assert [(r["step_instance_id"], r["ip"], r["log_content"]) for r in records] == blueking_host_logs(
-        e2e_stage, deploy_job(e2e_stage, "start_failed_deploy")
+        e2e_stage, deploy_job(e2e_stage, "failed_deploy")
     )
 
     # CodeArts Build: the whole run log byte for byte; action 3's pages as records whose logs join to its log

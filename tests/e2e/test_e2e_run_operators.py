@@ -89,6 +89,11 @@ def started_job(stage: Any, known: set[int], timeout: float = 90) -> int:
     return next(iter(new))
 
 
+def xcom(airflow: Any, dag_id: str, run_id: str, task_id: str) -> Any:
+    value = airflow.xcom(dag_id, run_id, task_id)
+    return json.loads(value) if isinstance(value, str) else value
+
+
 def links(airflow: Any, dag_id: str, run_id: str, task_id: str) -> dict[str, Any]:
     return airflow.api("GET", f"dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/links")["extra_links"]
 
@@ -116,12 +121,12 @@ def test_deferred_run_streams_links_and_hands_its_result_on(stage):
     assert emulator.start_requests == starts + 1
 
     # the downstream task got the result: the job, its final status and the variable set at the start
-    assert airflow.xcom(dag_id, run_id, "report") == {
+    assert xcom(airflow, dag_id, run_id, "report") == {
         "job_instance_id": job_id,
         "status": {"raw": 3, "state": "success", "meaning": "success"},
         "version": "v2.9",
     }
-    result = airflow.xcom(dag_id, run_id, "run_plan")
+    result = xcom(airflow, dag_id, run_id, "run_plan")
     assert result["console_url"] == f"{CONSOLE}/api_execute/{job_id}" and result["bk_biz_id"] == 2
 
     # stream_logs: every host's lines of every step in the task log, streamed (mostly by the trigger)
@@ -196,7 +201,7 @@ def test_worker_killed_mid_wait_the_retry_reattaches_to_the_same_job(stage):
     assert job_id not in emulator.terminate_requests  # SIGKILL runs no on_kill: the job was left running
     log = log_text(airflow, dag_id, run_id, "run_plan", 2)
     assert f"BlueKing JOB job {job_id}, started by an earlier try, is 2 (running)" in log
-    result = airflow.xcom(dag_id, run_id, "run_plan")
+    result = xcom(airflow, dag_id, run_id, "run_plan")
     assert result["job_instance_id"] == job_id and result["status"]["raw"] == 3
 
 
@@ -269,7 +274,7 @@ def test_sensor_shows_the_console_link_while_deferred_and_leaves_the_job_on_a_us
     url = f"{CONSOLE}/api_execute/{job_id}"
     assert links(airflow, dag_id, run_id, "wait") == {"Job console": url}
     assert links(airflow, dag_id, run_id, "start") == {"Job console": url}
-    assert airflow.xcom(dag_id, run_id, "start")["status"] is None  # wait_for_completion=False
+    assert xcom(airflow, dag_id, run_id, "start")["status"] is None  # wait_for_completion=False
 
     # a sensor does not own the job: marking it successful cancels its trigger and leaves the job alone
     airflow.api("PATCH", f"dags/{dag_id}/dagRuns/{run_id}/taskInstances/wait", json={"new_state": "success"})
