@@ -26,12 +26,18 @@ def test_identifiers_are_in_xcom_from_the_start_even_when_the_job_fails(job):
     assert pushed["bk_biz_id"] == 2 and pushed["bk_scope_type"] == "biz" and pushed["job_plan_id"] == 102
 
 
-def test_the_result_fields_are_xcoms_by_default_and_not_without_multiple_outputs(job):
-    op = plan()
-    assert op.multiple_outputs is True
+def test_the_result_fields_with_a_value_are_xcoms_and_none_without_do_xcom_push(job):
     ctx = context(ti=FakeTI("deploy"))
-    op.execute(ctx)
-    assert isinstance(ctx["ti"].xcom["job_instance_id"], int)
+    result = plan().execute(ctx)
+    pushed = ctx["ti"].xcom
+    assert pushed["job_instance_id"] == result["job_instance_id"]
+    assert pushed["status"] == {"raw": 3, "state": "success", "meaning": "success"}
+    assert pushed["outputs"] == result["outputs"]
+    # no console_url extra: the result says None, and no None is pushed (Airflow 3.0 refuses one)
+    assert result["console_url"] is None and "console_url" not in pushed
+    ctx = context(ti=FakeTI("start"))
+    assert plan(wait_for_completion=False).execute(ctx)["status"] is None
+    assert "status" not in ctx["ti"].xcom and "job_instance_id" in ctx["ti"].xcom
     ctx = context(ti=FakeTI("deploy"))
-    plan(multiple_outputs=False).execute(ctx)
+    plan(do_xcom_push=False).execute(ctx)
     assert "job_instance_id" not in ctx["ti"].xcom
