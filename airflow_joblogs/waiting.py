@@ -164,6 +164,16 @@ class JobWaitMixin:
             meaning = status.state.value.replace("_", " ")
         return f"{status.raw_status!r} ({meaning})" if meaning else repr(status.raw_status)
 
+    def status_summary(self, status: JobStatus | None) -> dict[str, Any] | None:
+        """The final status as a task returns it: ``{"raw", "state", "meaning"}`` (None without a status)."""
+        if status is None:
+            return None
+        return {
+            "raw": status.raw_status,
+            "state": status.state.value,
+            "meaning": self.status_meanings.get(status.raw_status, status.state.value.replace("_", " ")),
+        }
+
     def check_once(self, ref: dict[str, Any]) -> bool:
         """One check: the status now (and new log lines with ``stream_logs``); True on success, False while the
         job runs; the failure report (or a skip, see :meth:`raise_failure`) when it failed."""

@@ -76,9 +76,10 @@ class JobRunOperator(JobWaitMixin, BaseOperator):
 
     Returns a small JSON result: the job's identifiers under the names the service's sensor and log operator
     take, ``console_url``, ``status`` (``raw``, ``state``, ``meaning``; None when not waited for) and
-    ``outputs`` (what the service reports the job produced). The job's identifiers (and ``console_url``) are also
-    pushed as XComs of their own as soon as it started, so ``run.output["<identifier>"]`` passes one to a later
-    task, even after a failed run.
+    ``outputs`` (what the service reports the job produced). Each field is also pushed as its own XCom
+    (with ``do_xcom_push``; fields without a value are left out), so ``run.output["job_instance_id"]`` is the
+    job's id for a later task; the identifiers right after the start, so they are there even when the job then
+    fails.
     """
 
     operator_extra_links = (JobConsoleLink(),)
@@ -257,19 +258,33 @@ class JobRunOperator(JobWaitMixin, BaseOperator):
         return started
 
     def _push_link(self, context: Any, started: dict[str, Any]) -> None:
-        """The console URL for the link, and the started job for the operator instance that resumes after a
-        deferral (Airflow keeps a try's XComs across its deferral)."""
+        """The console URL for the link, the started job for the operator instance that resumes after a
+        deferral (Airflow keeps a try's XComs across its deferral), and each of the job's identifiers as its own
+        XCom: ``run.output["job_instance_id"]`` is there from the start, so a later task with
+        ``trigger_rule="all_done"`` (an archive of a failed job's logs) finds the job."""
         ti = context.get("ti")
         if ti is None:
             return
         ti.xcom_push(key=STARTED_JOB_KEY, value=started)
-        # each identifier as an XCom of its own, so ``run.output["job_id"]`` (an XComArg item names an XCom key) is
-        # the job id, also for a task after a failed run; Airflow 3.0 stores no None value
-        for key, value in started.items():
-            if key != "job_ref" and value is not None:
-                ti.xcom_push(key=key, value=value)
         if started.get("console_url"):
             ti.xcom_push(key=CONSOLE_URL_KEY, value=started["console_url"])
+        self._push_fields(context, {k: v for k, v in started.items() if k not in ("job_ref", CONSOLE_URL_KEY)})
+
+    def _push_fields(self, context: Any, fields: dict[str, Any]) -> None:
+        """Each field as its own XCom (an XComArg's key names an XCom, not a field of the return value), so
+        ``run.output["job_instance_id"]`` plugs into a sensor or log operator. Not Airflow's ``multiple_outputs``:
+        Airflow 3.0 refuses a None value, and a field without a value is left out here."""
+        ti = context.get("ti")
+        if ti is None or not self.do_xcom_push:
+            return
+        for key, value in fields.items():
+            if value is not None:
+                ti.xcom_push(key=key, value=value)
+
+    def _deliver(self, context: Any, result: dict[str, Any]) -> dict[str, Any]:
+        """The result, returned (XCom ``return_value``) and each of its fields pushed as its own XCom."""
+        self._push_fields(context, {k: v for k, v in result.items() if k != CONSOLE_URL_KEY})
+        return result
 
     def result(self, status: JobStatus | None) -> dict[str, Any]:
         assert self._started is not None
@@ -277,11 +292,7 @@ class JobRunOperator(JobWaitMixin, BaseOperator):
         result["status"] = None
         result["outputs"] = {}
         if status is not None:
-            result["status"] = {
-                "raw": status.raw_status,
-                "state": status.state.value,
-                "meaning": self.status_meanings.get(status.raw_status, status.state.value.replace("_", " ")),
-            }
+            result["status"] = self.status_summary(status)
             try:
                 result["outputs"] = self.job_outputs(self.hook, self.job_ref(), status)
             except JobLogsError as exc:  # the job succeeded; its outputs are extra
@@ -296,13 +307,13 @@ class JobRunOperator(JobWaitMixin, BaseOperator):
             self._push_link(context, started)
             if finished is not None:
                 self._forget(context)
-                return self.result(finished)
+                return self._deliver(context, self.result(finished))
         else:
             started = self._start(context)
             self._push_link(context, started)
         if not self.wait_for_completion:
             self._forget(context)
-            return self.result(None)
+            return self._deliver(context, self.result(None))
         ref = self.job_ref()
         end_time = self.deadline(self.timeout, self.execution_timeout)
         if self.deferrable:
@@ -337,7 +348,7 @@ class JobRunOperator(JobWaitMixin, BaseOperator):
     def _finish(self, context: Any) -> dict[str, Any]:
         result = self.result(self._last_status)
         self._forget(context)
-        return result
+        return self._deliver(context, result)
 
     def _time_out(self, context: Any) -> None:
         message = self.timeout_message(self._last_status, f"the timeout of {self.timeout:g}s", "run operator")

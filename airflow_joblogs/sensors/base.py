@@ -9,6 +9,7 @@ from typing import Any
 from airflow.providers.common.compat.sdk import AirflowSensorTimeout, AirflowSkipException, BaseSensorOperator
 
 from airflow_joblogs.exceptions import JobFailedError, JobLogsError
+from airflow_joblogs.operators.run import CONSOLE_URL_KEY, JobConsoleLink
 from airflow_joblogs.waiting import (
     DEFAULT_STREAM_MAX_BYTES,
     DEFAULT_STREAM_MAX_BYTES_PER_CHECK,
@@ -47,8 +48,14 @@ class JobSensor(JobWaitMixin, BaseSensorOperator):
 
     With ``soft_fail=True`` (or ``never_fail=True``) a failed job skips the task instead of failing it, in
     every mode, and the failure report is written to the task log first.
+
+    Returns the job's final status, ``{"raw", "state", "meaning"}`` (as in a run operator's result), so a later
+    task can read it from XCom. Where the service names the job's console page (a connection with a
+    ``console_url`` extra), the sensor pushes that URL before it waits or defers, and the task shows it as the
+    "Job console" extra link while it waits.
     """
 
+    operator_extra_links = (JobConsoleLink(),)
     ui_color = "#e8f4fd"
 
     def __init__(
@@ -88,15 +95,28 @@ class JobSensor(JobWaitMixin, BaseSensorOperator):
     def poke(self, context: Any) -> bool:
         return self.check_once(self.job_ref())
 
+    def push_console_url(self, context: Any) -> None:
+        """Push the job's console URL (XCom ``console_url``, read by the "Job console" link) when the service's hook
+        names one: its connection has a ``console_url`` extra."""
+        console_url = getattr(self.hook, "console_url", None)
+        ti = context.get("ti") if context else None
+        if console_url is None or ti is None:
+            return
+        url = console_url(self.job_ref())
+        if url:
+            ti.xcom_push(key=CONSOLE_URL_KEY, value=url)
+
     def execute(self, context: Any) -> Any:
         self.job_ref()  # validate before anything touches the network
+        self.push_console_url(context)
         if not self.deferrable:
             try:
-                return super().execute(context)
+                super().execute(context)
             except AirflowSensorTimeout as exc:
                 raise AirflowSensorTimeout(
                     self.timeout_message(self._last_status, f"the timeout of {self.timeout:g}s")
                 ) from exc
+            return self.status_summary(self._last_status)
         try:
             # checked here, outside BaseSensorOperator's handling, so never_fail is applied here too
             # (soft_fail and never_fail for a failed job: raise_failure)
@@ -109,7 +129,7 @@ class JobSensor(JobWaitMixin, BaseSensorOperator):
                 raise AirflowSkipException(f"Skipping because never_fail is set: {exc}") from exc
             raise
         if done:
-            return None
+            return self.status_summary(self._last_status)
         self.defer(
             trigger=self.make_trigger(
                 self.job_ref(), self.poke_interval, self.deadline(self.timeout, self.execution_timeout)
@@ -119,7 +139,7 @@ class JobSensor(JobWaitMixin, BaseSensorOperator):
             timeout=timedelta(seconds=self.timeout + max(60.0, 2 * self.poke_interval)),
         )
 
-    def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> None:
+    def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any] | None:
         try:
             kind, last = self.read_event(event)
         except (AirflowSkipException, JobFailedError):
@@ -131,4 +151,4 @@ class JobSensor(JobWaitMixin, BaseSensorOperator):
             raise
         if kind == "timeout":
             raise AirflowSensorTimeout(self.timeout_message(last, f"the timeout of {self.timeout:g}s"))
-        return None
+        return self.status_summary(last)

@@ -26,6 +26,7 @@ from airflow_cluster import ROOT, AirflowCluster, older_airflow_reason
 from airflow_joblogs.emulators.base import EmulatorServer
 
 HERE = Path(__file__).resolve().parent
+LOCAL_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
 #: emulator job clock speed: slow enough that deferred sensors see their jobs run (and stream their lines)
 E2E_SPEED = 0.25
 
@@ -129,6 +130,13 @@ def e2e_stage(s3_server: str, request: pytest.FixtureRequest) -> Iterator[Stage]
         archive_root = f"s3://aws_s3@{bucket}/e2e"
         env["JOBLOGS_ARCHIVE_ROOT"] = archive_root
         env["AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE"] = "True"
+        # the example DAGs, and the end-to-end suite's own DAGs as a second bundle
+        env["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"] = json.dumps(
+            [
+                {"name": "dags-folder", "classpath": LOCAL_BUNDLE, "kwargs": {}},
+                {"name": "e2e-dags", "classpath": LOCAL_BUNDLE, "kwargs": {"path": str(HERE / "dags")}},
+            ]
+        )
         cluster = AirflowCluster(home, ROOT / "example_dags", env)
 
         stage = Stage(
