@@ -13,6 +13,9 @@ id   name                     what it shows
 1006 hotfix-restart           finished at once (success), 2 hosts
 1007 rotate-db-credentials    finished at once (success), 2 hosts; its scripts echo secrets
                               (``PLANTED_SECRETS``) into their logs, as careless scripts do
+2001 canary-restart-001 ...   a fleet of 100 jobs (2001 to 2100), one host each, for dynamic task
+...  canary-restart-100       mapping: every tenth (2010, 2020, ..., 2100) fails on its host
+                              (ip_status 104, exit code 1), the others succeed
 ==== ======================== ===============================================================
 
 Jobs start when first asked about and move pending -> running -> final over a few seconds
@@ -196,6 +199,11 @@ def _hosts(count: int, start: int = 1, *, failing: dict[int, int] | None = None)
     return hosts
 
 
+#: the fleet's job instance ids (one job per host), and those whose host fails
+FLEET_JOBS = range(2001, 2101)
+FLEET_FAILING = frozenset(FLEET_JOBS[9::10])
+
+
 #: what job 1007's scripts print: a database password, an API token, and a password in a connection URL
 PLANTED_SECRETS = ("Tr0ub4dor-emulator-3", "tok-5f0c2e9a7b18d4e6", "hunter2-emulator-url")
 
@@ -252,7 +260,17 @@ def catalogue(large_log_bytes: int = 8 << 20, large_hosts: int = 40) -> dict[int
                 f"connecting to postgresql://app:{PLANTED_SECRETS[2]}@{{ip}}:5432/app",
             ),
         ),
+        **{job_id: _fleet_job(job_id) for job_id in FLEET_JOBS},
     }
+
+
+def _fleet_job(job_id: int) -> Job:
+    """One of the fleet's jobs: a restart and health check on one host of its own."""
+    n = job_id - FLEET_JOBS[0] + 1
+    failing = job_id in FLEET_FAILING
+    hosts = _hosts(1, start=2000 + n, failing={2000 + n: 1} if failing else None)
+    step = Step(job_id * 10 + 1, "restart and health check", 1, 1.0, hosts, final_status=4 if failing else 3)
+    return Job(job_id, f"canary-restart-{n:03d}", [step])
 
 
 # -- the job's state at a moment --------------------------------------------------------------------------

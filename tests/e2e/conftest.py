@@ -96,6 +96,17 @@ def _start_emulators() -> tuple[dict[str, Any], dict[str, EmulatorServer]]:
     return emulators, servers
 
 
+def _sensor_classes() -> str:
+    """The sensors' class paths, ``;``-separated (OpenLineage's ``disabled_for_operators``)."""
+    import importlib
+
+    from airflow_joblogs.sensors.base import JobSensor
+
+    for service in ("blueking", "codearts", "qingcloud", "mgn"):
+        importlib.import_module(f"airflow_joblogs.sensors.{service}")
+    return ";".join(f"{cls.__module__}.{cls.__qualname__}" for cls in JobSensor.__subclasses__())
+
+
 def _connection_secrets(conn: dict[str, Any]) -> set[str]:
     found = {conn.get("password") or ""}
     for key, value in (conn.get("extra") or {}).items():
@@ -137,6 +148,14 @@ def e2e_stage(s3_server: str, request: pytest.FixtureRequest) -> Iterator[Stage]
                 {"name": "e2e-dags", "classpath": LOCAL_BUNDLE, "kwargs": {"path": str(HERE / "dags")}},
             ]
         )
+        # OpenLineage (apache-airflow-providers-openlineage) writes every event to its own file in this folder
+        (home / "openlineage").mkdir()
+        env["AIRFLOW__OPENLINEAGE__TRANSPORT"] = json.dumps(
+            {"type": "file", "log_file_path": str(home / "openlineage" / "event")}
+        )
+        env["AIRFLOW__OPENLINEAGE__NAMESPACE"] = "joblogs-e2e"
+        # ... from the log and run operators: none from the sensors (hundreds of mapped ones; nothing to describe)
+        env["AIRFLOW__OPENLINEAGE__DISABLED_FOR_OPERATORS"] = _sensor_classes()
         cluster = AirflowCluster(home, ROOT / "example_dags", env)
 
         stage = Stage(
