@@ -4,9 +4,15 @@ integers, the stream_logs volume caps, and messages that say what a status means
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 import pytest
-from airflow.providers.common.compat.sdk import AirflowSensorTimeout, AirflowSkipException, TaskDeferred
+from airflow.providers.common.compat.sdk import (
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    AirflowTaskTimeout,
+    TaskDeferred,
+)
 from helpers import poke_until_done, round_trip, trigger_events, wait_for_blueking_job
 
 from airflow_joblogs.exceptions import InvalidParameterError, JobFailedError, JobLogsError
@@ -196,6 +202,33 @@ def test_the_deferred_timeout_says_the_same(bk):
     }
     with pytest.raises(AirflowSensorTimeout, match=r"still 7 \(waiting for user\).*fail_on_waiting_user=True"):
         op.execute_complete({}, event)
+
+
+def test_an_execution_timeout_shorter_than_timeout_is_named_when_poking(bk):
+    """Airflow's own execution_timeout (its task runner's alarm) ends the poke loop: the error names it."""
+    from airflow.sdk.execution_time.task_runner import _run_execute_callable
+
+    op = sensor(1003, timeout=30, poke_interval=0.05, execution_timeout=timedelta(seconds=0.5))
+    with pytest.raises(AirflowTaskTimeout) as error:
+        _run_execute_callable({}, op.execute, op)
+    text = str(error.value)
+    assert "is still 7 (waiting for user) after the execution_timeout of 0.5s" in text
+    assert "fail_on_waiting_user=True" in text
+
+
+def test_an_execution_timeout_shorter_than_timeout_is_named_when_deferred(bk):
+    op = sensor(1003, deferrable=True, timeout=30, poke_interval=0.05, execution_timeout=timedelta(seconds=0.5))
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute({})
+    event = trigger_events(deferred.value.trigger)[-1]
+    assert event["status"] == "timeout"
+    resumed = sensor(1003, deferrable=True, timeout=30, poke_interval=0.05, execution_timeout=timedelta(seconds=0.5))
+    with pytest.raises(
+        AirflowSensorTimeout, match=r"still 7 \(waiting for user\) after the execution_timeout of 0\.5s"
+    ):
+        resumed.execute_complete({}, event)
+    with pytest.raises(AirflowSensorTimeout, match=r"after the timeout of 30s"):  # the timeout, when it is shorter
+        sensor(1003, timeout=30, execution_timeout=timedelta(hours=1)).execute_complete({}, event)
 
 
 def test_never_fail_skips_when_the_trigger_reports_an_error(caplog):

@@ -6,7 +6,12 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
-from airflow.providers.common.compat.sdk import AirflowSensorTimeout, AirflowSkipException, BaseSensorOperator
+from airflow.providers.common.compat.sdk import (
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    AirflowTaskTimeout,
+    BaseSensorOperator,
+)
 
 from airflow_joblogs.exceptions import JobFailedError, JobLogsError
 from airflow_joblogs.waiting import (
@@ -97,6 +102,9 @@ class JobSensor(JobWaitMixin, BaseSensorOperator):
                 raise AirflowSensorTimeout(
                     self.timeout_message(self._last_status, f"the timeout of {self.timeout:g}s")
                 ) from exc
+            except AirflowTaskTimeout as exc:  # Airflow's execution_timeout ended the task during a poke
+                limit = self.wait_limit(float("inf"), self.execution_timeout)
+                raise AirflowTaskTimeout(self.timeout_message(self._last_status, limit)) from exc
         try:
             # checked here, outside BaseSensorOperator's handling, so never_fail is applied here too
             # (soft_fail and never_fail for a failed job: raise_failure)
@@ -130,5 +138,7 @@ class JobSensor(JobWaitMixin, BaseSensorOperator):
                 raise AirflowSkipException(f"Skipping because never_fail is set: {exc}") from exc
             raise
         if kind == "timeout":
-            raise AirflowSensorTimeout(self.timeout_message(last, f"the timeout of {self.timeout:g}s"))
+            raise AirflowSensorTimeout(
+                self.timeout_message(last, self.wait_limit(self.timeout, self.execution_timeout))
+            )
         return None
