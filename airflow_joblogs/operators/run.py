@@ -59,7 +59,7 @@ class JobRunOperator(JobWaitMixin, BaseOperator):
     :param poll_interval: seconds between status checks while waiting.
     :param timeout: seconds to wait at most; then the job is terminated (with ``cancel_on_kill``) and the task
         fails saying so, without a retry (as a sensor's timeout). A shorter ``execution_timeout`` ends the wait
-        first (Airflow retries such a task); the error names the limit that ended it.
+        first; the error names the limit that ended it.
     :param cancel_on_kill: terminate the remote job when the task is killed (a user marks it failed or clears
         it while it runs on a worker; on Airflow >= 3.3 also while it is deferred) and when waiting times out.
         Default: True where the service has a cancel API (:attr:`can_cancel`); refused where it has none.
