@@ -13,7 +13,13 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, cast
 
-from airflow.providers.common.compat.sdk import AirflowSkipException, BaseOperator, BaseOperatorLink, XCom
+from airflow.providers.common.compat.sdk import (
+    AirflowSkipException,
+    AirflowTaskTimeout,
+    BaseOperator,
+    BaseOperatorLink,
+    XCom,
+)
 
 from airflow_joblogs.contract import RunService
 from airflow_joblogs.exceptions import JobFailedError, JobLogsError, TransientError
@@ -55,7 +61,8 @@ class JobRunOperator(JobWaitMixin, BaseOperator):
         default_deferrable``).
     :param poll_interval: seconds between status checks while waiting.
     :param timeout: seconds to wait at most; then the job is terminated (with ``cancel_on_kill``) and the task
-        fails saying so, without a retry (as a sensor's timeout).
+        fails saying so, without a retry (as a sensor's timeout). A shorter ``execution_timeout`` ends the wait
+        first; the error names the limit that ended it.
     :param cancel_on_kill: terminate the remote job when the task is killed (a user marks it failed or clears
         it while it runs on a worker; on Airflow >= 3.3 also while it is deferred) and when waiting times out.
         Default: True where the service has a cancel API (:attr:`can_cancel`); refused where it has none.
@@ -327,7 +334,19 @@ class JobRunOperator(JobWaitMixin, BaseOperator):
                 method_name="execute_complete",
                 timeout=timedelta(seconds=grace),
             )
-        if self._until_verdict(context, ref, end_time, once=False):
+        try:
+            done = self._until_verdict(context, ref, end_time, once=False)
+        except AirflowTaskTimeout as exc:  # Airflow's execution_timeout ended the task first (then calls on_kill)
+            message = self.timeout_message(
+                self._last_status, self.wait_limit(float("inf"), self.execution_timeout), "run operator"
+            )
+            kill = (
+                "it is terminated (cancel_on_kill)"
+                if self.cancel_on_kill
+                else "it keeps running (cancel_on_kill=False)"
+            )
+            raise AirflowTaskTimeout(f"{message}; {kill}") from exc
+        if done:
             return self._finish(context)
         self._time_out(context)
 
@@ -351,7 +370,8 @@ class JobRunOperator(JobWaitMixin, BaseOperator):
         return self._deliver(context, result)
 
     def _time_out(self, context: Any) -> None:
-        message = self.timeout_message(self._last_status, f"the timeout of {self.timeout:g}s", "run operator")
+        limit = self.wait_limit(self.timeout, self.execution_timeout)
+        message = self.timeout_message(self._last_status, limit, "run operator")
         if self.cancel_on_kill:
             message += f"; {self._terminate()}"
         else:
