@@ -14,8 +14,8 @@ from airflow.providers.common.compat.sdk import (
 )
 
 from airflow_joblogs.exceptions import JobFailedError, JobLogsError
-from airflow_joblogs.operators.run import CONSOLE_URL_KEY, JobConsoleLink
 from airflow_joblogs.log_rules import LogMatcher
+from airflow_joblogs.operators.run import CONSOLE_URL_KEY, JobConsoleLink
 from airflow_joblogs.waiting import (
     DEFAULT_STREAM_MAX_BYTES,
     DEFAULT_STREAM_MAX_BYTES_PER_CHECK,
