@@ -30,6 +30,7 @@ FACTORIES = {
     "codearts": "airflow_joblogs.emulators.codearts.codearts_app",
     "qingcloud": "airflow_joblogs.emulators.qingcloud.qingcloud_app",
     "mgn": "airflow_joblogs.emulators.mgn.mgn_app",
+    "standin": "benchmarks.standin.standin_app",  # the peers' stand-in (see benchmarks/standin.py)
 }
 
 
@@ -79,14 +80,17 @@ class Emulator:
 
 
 @contextmanager
-def emulator_process(service: str, **knobs: Any) -> Iterator[Emulator]:
-    """Serve ``service``'s emulator app (built with ``knobs``) from a process of its own."""
+def emulator_process(service: str, tls: tuple[str, str] | None = None, **knobs: Any) -> Iterator[Emulator]:
+    """Serve ``service``'s emulator app (built with ``knobs``) from a process of its own (https with ``tls``,
+    a certificate and key file)."""
+    certfile, keyfile = tls or (None, None)
     code = (
         "import json, sys\n"
+        f"sys.path.insert(0, {str(ROOT)!r})\n"
         "from airflow_joblogs._imports import import_string\n"
         "from airflow_joblogs.emulators.base import EmulatorServer\n"
         f"app = import_string({FACTORIES[service]!r})(**json.loads(sys.argv[1]))\n"
-        "server = EmulatorServer(app).start(timeout=600)\n"
+        f"server = EmulatorServer(app, ssl_certfile={certfile!r}, ssl_keyfile={keyfile!r}).start(timeout=600)\n"
         "print(json.dumps({'url': server.url, 'connections': server.connections()}), flush=True)\n"
         "sys.stdin.read()\n"
         "server.stop()\n"

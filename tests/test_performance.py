@@ -288,3 +288,31 @@ def test_benchmark_smoke_run(tmp_path, monkeypatch):
     written = json.loads(_support.report("paging", rows, "python -m benchmarks --smoke").read_text())
     assert written["command"] == "python -m benchmarks --smoke" and written["rows"][0]["measure"].startswith("codearts")
     assert "codearts: a 1 MB build log" in _support.table(rows)
+
+
+# -- the trigger's log line -----------------------------------------------------------------------------------
+def test_a_waiting_trigger_logs_status_changes_and_every_tenth_check_not_every_check(bk, capfd):
+    """1003 waits for a user (status 7) from the first check on: about 20 checks before the deadline log the
+    status once, then once every 10 checks; a line per check would flood a triggerer's log."""
+    import time
+
+    from helpers import trigger_events
+
+    from airflow_joblogs.triggers.blueking import BlueKingJobTrigger
+
+    trigger = BlueKingJobTrigger(
+        conn_id="bk_job_default",
+        job_ref={"job_instance_id": 1003, "bk_scope_type": "biz", "bk_scope_id": "2"},
+        success_states=[3],
+        failure_states=[4],
+        poll_interval=0.05,
+        end_time=time.time() + 1.2,
+    )
+    served = bk.app.faults.served
+    events = trigger_events(trigger)
+    checks = bk.app.faults.served - served
+    out, err = capfd.readouterr()
+    lines = [line for line in (out + err).splitlines() if "job 1003 is 7" in line and "next check" in line]
+    assert events[0]["status"] == "timeout"
+    assert checks >= 12, checks
+    assert 1 <= len(lines) <= checks // 10 + 1, (len(lines), checks)

@@ -61,10 +61,16 @@ class JobTrigger(BaseTrigger):
     ``fail_on_log_patterns`` and what they matched so far: streamed lines are matched as they arrive, at
     success the rest of the log is read and matched, and the event carries the state back as ``log_rules``.
     ``redact_patterns``: regular expressions replaced by ``***`` in streamed (and matched) lines.
+
+    A check that finds the job still waiting logs its status when it differs from the last one logged, and
+    otherwise every :attr:`log_every_checks` checks (10): the log keeps every change, not a line per check.
     """
 
     #: dotted path of the hook class (imported lazily, so this module stays cheap for the triggerer)
     hook_class_path: ClassVar[str] = ""
+    #: a check that finds the job still waiting logs a line when its status changed since the last line, and
+    #: otherwise once every this many checks (a triggerer writes every line of every trigger to its log)
+    log_every_checks: ClassVar[int] = 10
 
     def __init__(
         self,
@@ -102,6 +108,8 @@ class JobTrigger(BaseTrigger):
         self.budget = StreamBudget(
             stream_logs_max_bytes_per_check, stream_logs_max_bytes, streamed_bytes, matcher, redactor
         )
+        self._logged_status: Any = None  # the (raw status, state) of the last "still waiting" line
+        self._quiet_checks = 0  # checks since that line
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         kwargs: dict[str, Any] = {"cancel_on_kill": True} if self.cancel_on_kill else {}
@@ -181,14 +189,19 @@ class JobTrigger(BaseTrigger):
             return self._event(
                 "timeout", f"{status.service} job {status.job_id} still {status.raw_status!r} at the deadline", status
             )
-        self.log.info(
-            "%s job %s is %r (%s); next check in %gs",
-            status.service,
-            status.job_id,
-            status.raw_status,
-            status.state.value,
-            self.poll_interval,
-        )
+        seen = (status.raw_status, status.state)
+        if seen != self._logged_status or self._quiet_checks + 1 >= self.log_every_checks:
+            self._logged_status, self._quiet_checks = seen, 0
+            self.log.info(
+                "%s job %s is %r (%s); next check in %gs",
+                status.service,
+                status.job_id,
+                status.raw_status,
+                status.state.value,
+                self.poll_interval,
+            )
+        else:
+            self._quiet_checks += 1
         return None
 
     async def run(self) -> AsyncIterator[TriggerEvent]:

@@ -1,0 +1,108 @@
+"""A minimal loopback stand-in for the peers of the triggerer benchmark.
+
+It answers dbt Cloud's run-status endpoint (``GET /api/v2/accounts/{account_id}/runs/{run_id}/``, the call
+``DbtCloudHook.get_job_status`` makes) with a run that stays running (status 3, as dbt Cloud's
+``DbtCloudJobRunStatus.RUNNING``), and everything else with a plain 404 (what ``HttpSensorTrigger`` keeps
+polling for). ``GET /_emulator/faults`` reports the requests served, as the emulators do.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.routing import Route
+
+
+def standin_app() -> Any:
+    from airflow_joblogs.emulators.base import EmulatorApp
+
+    served = [0]
+
+    async def run_status(request: Request) -> JSONResponse:
+        served[0] += 1
+        run_id = int(request.path_params["run_id"])
+        account_id = int(request.path_params["account_id"])
+        return JSONResponse(
+            {
+                "status": {"code": 200, "is_success": True, "user_message": "Success!", "developer_message": ""},
+                "data": {
+                    "id": run_id,
+                    "account_id": account_id,
+                    "job_definition_id": 1,
+                    "status": 3,
+                    "status_humanized": "Running",
+                    "in_progress": True,
+                    "is_complete": False,
+                },
+            }
+        )
+
+    async def not_found(request: Request) -> PlainTextResponse:
+        served[0] += 1
+        return PlainTextResponse("Not Found", status_code=404)
+
+    async def faults(request: Request) -> JSONResponse:
+        return JSONResponse({"served": served[0]})
+
+    app = Starlette(
+        routes=[
+            Route("/_emulator/faults", faults),
+            Route("/api/v2/accounts/{account_id}/runs/{run_id}/", run_status),
+            Route("/{rest:path}", not_found),
+        ]
+    )
+
+    def connections(url: str) -> dict[str, dict[str, Any]]:
+        host = url.split("://", 1)[1]
+        return {
+            "http_peer": {
+                "conn_type": "http",
+                "host": host.split(":")[0],
+                "port": int(host.split(":")[1]),
+                "schema": url.split("://")[0],
+            },
+            "dbt_peer": {"conn_type": "dbt_cloud", "host": host, "login": "1", "password": "dbt-standin-token"},
+        }
+
+    return EmulatorApp("standin", app, None, None, connections)
+
+
+def self_signed(folder: str) -> tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1 (its own CA), written to ``folder``: (cert, key) paths."""
+    import datetime
+    import ipaddress
+    import os
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "airflow-joblogs benchmark stand-in")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = os.path.join(folder, "standin.pem"), os.path.join(folder, "standin.key")
+    with open(cert_path, "wb") as out:
+        out.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(key_path, "wb") as out:
+        out.write(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+    return cert_path, key_path
