@@ -17,6 +17,8 @@ class JobLogsError(Exception):
 
     #: whether the retry loop may try the same call again
     retryable: bool = False
+    #: the request never reached the service (no connection was made): sending it again cannot act twice
+    unsent: bool = False
 
     def __init__(
         self,

@@ -25,7 +25,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, Retrying, retry_if_exception, stop_after_attempt
@@ -77,6 +77,9 @@ class ApiRequest:
     params: Mapping[str, Any] | None = None
     json: Any = None
     headers: Mapping[str, str] | None = None
+    #: False for a request that starts something (a job, a cluster action): it is sent again only when it
+    #: surely never reached the service (no connection, or a 429 refusal), since a second one could start twice
+    idempotent: bool = True
 
     def describe(self) -> str:
         # Method and path only: query strings and bodies may carry identifiers users consider sensitive.
@@ -268,6 +271,30 @@ def _is_retryable(exc: BaseException) -> bool:
     return isinstance(exc, JobLogsError) and exc.retryable
 
 
+#: transport faults that happen before a request is sent: asking again cannot carry it out twice
+_UNSENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+def _may_send_again(request: ApiRequest, exc: JobLogsError) -> bool:
+    """Whether a failed ``request`` may be sent again: any idempotent one; one that starts something only when
+    the service surely did not act on it (no connection was made, or it answered 429)."""
+    return request.idempotent or exc.status_code == 429 or exc.unsent
+
+
+def _not_sent_again(request: ApiRequest, exc: JobLogsError) -> JobLogsError:
+    """The error of a request that starts something, failed in a way that may have come after the service acted."""
+    error = JobLogsError(
+        f"{exc.message}; not sent again: the service may have carried out {request.describe()} already, and a "
+        "second request could start it twice",
+        service=exc.service,
+        code=exc.code,
+        status_code=exc.status_code,
+        request_id=exc.request_id,
+    )
+    error.__cause__ = exc
+    return error
+
+
 def _transport_fault(exc: httpx.TransportError) -> str:
     """The fault's kind, where it went (host and port, never the path or query) and, for a failed connection,
     why: refused, no such host (DNS), TLS, timed out."""
@@ -396,7 +423,9 @@ class ServiceClient:
         return {
             "stop": stop_after_attempt(self.retry.max_attempts),
             "wait": wait,
-            "retry": retry_if_exception(_is_retryable),
+            "retry": retry_if_exception(
+                lambda exc: _is_retryable(exc) and _may_send_again(request, cast(JobLogsError, exc))
+            ),
             "before_sleep": before_sleep,
             "reraise": True,
         }
@@ -412,7 +441,9 @@ class ServiceClient:
                 "ca_bundle extra (or, for a test server you trust, set verify=false)",
                 service=self.service,
             )
-        return TransientError(f"{request.describe()} failed: {_transport_fault(exc)}", service=self.service)
+        error = TransientError(f"{request.describe()} failed: {_transport_fault(exc)}", service=self.service)
+        error.unsent = isinstance(exc, _UNSENT)
+        return error
 
     def request_id(self, response: httpx.Response) -> str | None:
         return response.headers.get(self.request_id_header)
@@ -450,13 +481,20 @@ class ServiceClient:
         except JobLogsError as exc:
             if not exc.retryable or self.retry.max_attempts <= 1:
                 raise
+            if not _may_send_again(request, exc):
+                raise _not_sent_again(request, exc) from exc
             failed: JobLogsError | None = exc
-        for attempt in Retrying(**self._retry_kwargs(request)):
-            with attempt:
-                if failed is not None:
-                    first, failed = failed, None
-                    raise first
-                return self._attempt(request, decode)
+        try:
+            for attempt in Retrying(**self._retry_kwargs(request)):
+                with attempt:
+                    if failed is not None:
+                        first, failed = failed, None
+                        raise first
+                    return self._attempt(request, decode)
+        except JobLogsError as exc:
+            if exc.retryable and not _may_send_again(request, exc):
+                raise _not_sent_again(request, exc) from exc
+            raise
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def acall(self, request: ApiRequest, decode: Decode) -> Any:
@@ -466,13 +504,20 @@ class ServiceClient:
         except JobLogsError as exc:
             if not exc.retryable or self.retry.max_attempts <= 1:
                 raise
+            if not _may_send_again(request, exc):
+                raise _not_sent_again(request, exc) from exc
             failed: JobLogsError | None = exc
-        async for attempt in AsyncRetrying(**self._retry_kwargs(request)):
-            with attempt:
-                if failed is not None:
-                    first, failed = failed, None
-                    raise first
-                return await self._aattempt(request, decode)
+        try:
+            async for attempt in AsyncRetrying(**self._retry_kwargs(request)):
+                with attempt:
+                    if failed is not None:
+                        first, failed = failed, None
+                        raise first
+                    return await self._aattempt(request, decode)
+        except JobLogsError as exc:
+            if exc.retryable and not _may_send_again(request, exc):
+                raise _not_sent_again(request, exc) from exc
+            raise
         raise AssertionError("unreachable")  # pragma: no cover
 
     # -- programs -----------------------------------------------------------------------------------------

@@ -11,9 +11,9 @@ import pytest
 from helpers import wait_for_blueking_job
 
 from airflow_joblogs.emulators.blueking import host_log
-from airflow_joblogs.exceptions import TransientError
+from airflow_joblogs.exceptions import JobLogsError, TransientError
 from airflow_joblogs.hooks.blueking import BlueKingJobHook
-from airflow_joblogs.http import RetryPolicy
+from airflow_joblogs.http import ApiRequest, RetryPolicy, _may_send_again
 from airflow_joblogs.operators.blueking import BlueKingJobLogOperator
 
 FAST = RetryPolicy(max_attempts=6, initial_backoff=0.01, max_backoff=0.05)
@@ -103,3 +103,45 @@ def test_a_read_timeout_is_retried(bk, monkeypatch):
     hook = BlueKingJobHook("bk_job_slow", retry_policy=FAST)
     assert hook.get_job_status(1006, bk_biz_id=2).raw_status in (1, 2, 3)
     assert bk.app.faults.injected.get("slow") == 1
+
+
+def _fast_hook() -> BlueKingJobHook:
+    return BlueKingJobHook("bk_job_default", retry_policy=FAST)
+
+
+@pytest.mark.parametrize(
+    ("fault", "sent", "started"),
+    [
+        ("throttle", 2, True),  # a 429 is a refusal: the service did nothing, so it is asked again
+        ("drop", 1, False),  # the connection was cut after the request went out: it may have started a job
+        ("truncate", 1, False),  # the job started and its answer was cut: a second request would start another
+        ("error", 1, False),
+    ],
+)
+def test_a_start_request_is_sent_again_only_when_the_service_surely_did_not_act(bk, fault, sent, started):
+    bk.app.faults.update(script=[fault], retry_after=0.01)
+    before = bk.emulator.start_requests
+    send = lambda: _fast_hook().fast_execute_script(  # noqa: E731
+        bk_biz_id=2,
+        target_server={"host_id_list": [501]},
+        script_content="echo hi",
+        script_language=1,
+        account_alias="root",
+    )
+    if started:
+        assert send()["data"]["job_instance_id"]
+    else:
+        with pytest.raises(JobLogsError, match="not sent again: the service may have carried out POST /api/v3/"):
+            send()
+    assert bk.app.faults.script == type(bk.app.faults.script)()
+    # the requests the service itself saw (a 429 and a 5xx are answered in front of it, a drop after it)
+    assert bk.emulator.start_requests - before == sent - (1 if fault in ("throttle", "error") else 0)
+
+
+def test_a_start_request_is_sent_again_when_no_connection_was_made():
+    request = ApiRequest("POST", "/api/v3/fast_execute_script", json={}, idempotent=False)
+    unsent = TransientError("ConnectError", service="BlueKing JOB")
+    unsent.unsent = True
+    assert _may_send_again(request, unsent)
+    assert not _may_send_again(request, TransientError("ReadTimeout", service="BlueKing JOB"))
+    assert _may_send_again(ApiRequest("GET", "/api/v3/get_job_instance_status"), TransientError("x"))

@@ -999,7 +999,9 @@ class BlueKingJobHook(JobLogsHook[BlueKingSettings]):
         if start_task is not None:
             body["start_task"] = bool(start_task)
         self._need_gateway("execute_job_plan")
-        return self.api.call(ApiRequest("POST", "/api/v3/execute_job_plan", json=body), decode_envelope)
+        return self.api.call(
+            ApiRequest("POST", "/api/v3/execute_job_plan", json=body, idempotent=False), decode_envelope
+        )
 
     def fast_execute_script(
         self,
@@ -1058,7 +1060,9 @@ class BlueKingJobHook(JobLogsHook[BlueKingSettings]):
         if start_task is not None:
             body["start_task"] = bool(start_task)
         self._need_gateway("fast_execute_script")
-        return self.api.call(ApiRequest("POST", "/api/v3/fast_execute_script", json=body), decode_envelope)
+        return self.api.call(
+            ApiRequest("POST", "/api/v3/fast_execute_script", json=body, idempotent=False), decode_envelope
+        )
 
     def operate_job_instance(
         self,

@@ -855,7 +855,7 @@ class CodeArtsBuildHook(JobLogsHook[CodeArtsSettings]):
             body["parameter"] = parameter_list(parameters)
         if scm is not None:
             body["scm"] = validate_scm(scm)
-        return ApiRequest("POST", "/v3/jobs/build", json=body)
+        return ApiRequest("POST", "/v3/jobs/build", json=body, idempotent=False)
 
     def stop_build(self, job_id: str, build_no: int | str) -> dict[str, Any]:
         """``POST /v3/jobs/{job_id}/{build_no}/stop`` (StopBuildJob): the answer unchanged (``success``, ``result``)."""

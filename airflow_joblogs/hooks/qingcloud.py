@@ -601,11 +601,11 @@ class QingCloudHook(JobLogsHook[QingCloudSettings]):
         return client, QingCloudSettings(conn.conn_id, host, str(console) if console else None, zone)
 
     # -- requests -----------------------------------------------------------------------------------------
-    def _request(self, action: str, params: dict[str, Any]) -> ApiRequest:
+    def _request(self, action: str, params: dict[str, Any], *, idempotent: bool = True) -> ApiRequest:
         wire = {"action": action, **params, "zone": params.get("zone") or self.zone}
         # req_id travels signed, like the official SDK's: it names the call in errors and support tickets
         wire["req_id"] = uuid.uuid4().hex
-        return ApiRequest("GET", API_PATH, params=flatten_params(wire))
+        return ApiRequest("GET", API_PATH, params=flatten_params(wire), idempotent=idempotent)
 
     def _cluster_jobs_call(
         self, query: dict[str, Any], offset: int, limit: int, verbose: int = 0, decode: Decode = decode_response
@@ -708,7 +708,7 @@ class QingCloudHook(JobLogsHook[QingCloudSettings]):
         like every call); the answer unchanged, with ``job_id`` or ``job_ids`` (see :func:`started_jobs`)."""
         checked = self._action_params(action, params, zone)
         api = self.api  # reads the connection (and its zone) first
-        return api.call(self._request(action, checked), decode_response)
+        return api.call(self._request(action, checked, idempotent=False), decode_response)
 
     async def acluster_action(
         self, action: str, params: dict[str, Any] | None = None, zone: str | None = None
@@ -716,7 +716,7 @@ class QingCloudHook(JobLogsHook[QingCloudSettings]):
         """The async twin of :meth:`cluster_action`."""
         checked = self._action_params(action, params, zone)
         api = await self.aget_api()
-        return await api.acall(self._request(action, checked), decode_response)
+        return await api.acall(self._request(action, checked, idempotent=False), decode_response)
 
     @staticmethod
     def _given(**params: Any) -> dict[str, Any]:
