@@ -43,7 +43,7 @@ FORMATS = ("text", "jsonl")
 #: seconds the emulator waits before each answer
 DELAYS = (0.0, 0.005)
 #: rounds per case, times ``rounds``: the shorter an archive, the more rounds it takes to see through the noise
-#: (the 1,000-host job takes about 30 ms, the others 0.1 to 1 s)
+#: (the 1,000-host job takes about 30 ms, the others 0.1 to 2 s)
 ROUND_FACTOR = {"blueking": 5}
 
 ROUNDS = """
@@ -292,7 +292,7 @@ def sizes(smoke: bool) -> dict[str, tuple[dict[str, Any], str]]:
 def run(
     *,
     smoke: bool = False,
-    rounds: int = 4,
+    rounds: int = 3,
     services: tuple[str, ...] = tuple(CASES),
     delays: tuple[float, ...] = DELAYS,
 ) -> list[Row]:
