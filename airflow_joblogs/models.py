@@ -86,7 +86,8 @@ class LogChunk:
     ``text`` is the log content exactly as the service returned it. ``header`` (if any) is written on
     its own line before ``text`` in the ``text`` archive format. ``record`` is the JSON Lines record for
     the ``jsonl`` format (the service's fields, unchanged). ``cursor`` says where the next chunk starts,
-    so an interrupted read can resume. Chunks compare equal when their fields are.
+    so an interrupted read can resume. Hooks may hand out :class:`LazyLogChunk` instances, which build
+    some of these fields when they are first read; chunks compare equal when their fields are.
     """
 
     text: str
@@ -130,6 +131,56 @@ class LogChunk:
         )
 
     __hash__ = None  # type: ignore[assignment]  # records are dicts
+
+
+class _Deferred:
+    """A field of a :class:`LazyLogChunk`: built by the chunk's renderer when first read, then kept."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, chunk: LazyLogChunk | None, owner: type | None = None) -> Any:
+        if chunk is None:
+            return self
+        build = getattr(chunk.renderer, self.name, None)
+        value = None if build is None else build(chunk)
+        chunk.__dict__[self.name] = value  # a plain attribute from now on
+        return value
+
+
+class LazyLogChunk(LogChunk):
+    """A :class:`LogChunk` whose fields not given are built when first read, by ``renderer`` from ``source`` (the
+    service's data for one host, item or record), and then kept.
+
+    A consumer pays only for the fields it reads: the ``text`` archive reads headers and texts, the ``jsonl``
+    archive records. ``renderer`` has a method for each field it builds (``text``, ``header``, ``record``,
+    ``cursor``), called with the chunk; a field neither given nor built is None. ``source`` must not change once
+    the chunk is made.
+    """
+
+    text = _Deferred()  # type: ignore[assignment]
+    header = _Deferred()  # type: ignore[assignment]
+    record = _Deferred()  # type: ignore[assignment]
+    cursor = _Deferred()
+
+    renderer: Any
+    source: Any
+
+    def __init__(
+        self,
+        renderer: Any = None,
+        source: Any = None,
+        text: str | None = None,
+        truncated_upstream: bool = False,
+        **given: Any,
+    ) -> None:
+        # given: header, record or cursor when already known (dataclasses.replace passes every field)
+        if text is not None:
+            given["text"] = text
+        if truncated_upstream:  # else the class's default, False
+            given["truncated_upstream"] = truncated_upstream
+        given["renderer"], given["source"] = renderer, source
+        _set_fields(self, "__dict__", given)
 
 
 SUCCESS = "success"

@@ -1,10 +1,11 @@
 """What keeps paging cheap, and must not change what a user gets: the retry machinery starts only after a failed
-first attempt (same waits, logs and bounds); the program driver hands out a program's outputs in order, sync and
-async and through ``relay``; BlueKing batch answers are paired with the hosts asked for."""
+first attempt (same waits, logs and bounds), a program may hand out a page of outputs at once (``Outputs``), and
+chunks may build their header, record and cursor when first read (``LazyLogChunk``)."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 
@@ -15,7 +16,8 @@ from helpers import wait_for_blueking_job
 from airflow_joblogs.emulators.blueking import host_log
 from airflow_joblogs.exceptions import NotFoundError, TransientError
 from airflow_joblogs.hooks.blueking import BlueKingJobHook, decode_batch_logs
-from airflow_joblogs.http import RetryPolicy, ServiceClient, relay
+from airflow_joblogs.http import Outputs, RetryPolicy, ServiceClient, relay
+from airflow_joblogs.models import LazyLogChunk, LogChunk
 
 FAST = RetryPolicy(max_attempts=4, initial_backoff=0.01, max_backoff=0.02)
 
@@ -69,7 +71,8 @@ def test_a_permanent_error_or_a_single_attempt_policy_asks_once(bk, caplog):
 # -- the program driver ----------------------------------------------------------------------------------------------
 def numbers() -> object:
     yield 1
-    yield from (2, 3)
+    yield Outputs([2, 3])
+    yield Outputs([])
     yield 4
     return "end"
 
@@ -94,6 +97,40 @@ def test_outputs_come_out_in_order_sync_and_async_and_through_relay():
     assert asyncio.run(collect(doubled_odd())) == ([10, 30], ["end"])
     with pytest.raises(TypeError, match="output item"):
         client.run(numbers())  # type: ignore[arg-type]
+
+
+# -- chunks built when read ------------------------------------------------------------------------------------------
+class Lines:
+    def __init__(self) -> None:
+        self.built: list[str] = []
+
+    def header(self, chunk: LazyLogChunk) -> str:
+        self.built.append("header")
+        return f"== {chunk.source['name']} =="
+
+    def record(self, chunk: LazyLogChunk) -> dict[str, object]:
+        self.built.append("record")
+        return {**chunk.source, "log": chunk.text}
+
+
+def test_a_lazy_chunk_builds_each_field_once_when_read_and_equals_the_eager_chunk():
+    lines = Lines()
+    chunk = LazyLogChunk(lines, {"name": "web-1"}, "hello\n", cursor={"n": 1})
+    assert lines.built == [] and chunk.text == "hello\n" and chunk.truncated_upstream is False
+    assert chunk.header == "== web-1 ==" and chunk.header == "== web-1 =="
+    assert lines.built == ["header"]
+    eager = LogChunk("hello\n", "== web-1 ==", {"name": "web-1", "log": "hello\n"}, {"n": 1})
+    assert chunk == eager and eager == chunk
+    assert lines.built == ["header", "record"]
+    assert dataclasses.asdict(chunk) == dataclasses.asdict(eager)
+    assert repr(chunk).endswith(repr(eager).removeprefix("LogChunk"))
+    assert dataclasses.replace(chunk, text="bye\n") == dataclasses.replace(eager, text="bye\n")
+    assert chunk != dataclasses.replace(eager, cursor={"n": 2})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        chunk.text = "changed"  # type: ignore[misc]
+    # a field neither given nor built is None, as on an eager chunk
+    assert LazyLogChunk(lines, {"name": "x"}, "t", True).cursor is None
+    assert LazyLogChunk(lines, {"name": "x"}, "t", True).truncated_upstream is True
 
 
 # -- BlueKing: batch answers paired with the hosts asked for ----------------------------------------------------------

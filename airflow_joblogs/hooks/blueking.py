@@ -35,13 +35,14 @@ from airflow_joblogs.http import (
     ApiRequest,
     Call,
     Gather,
+    Outputs,
     Program,
     ServiceClient,
     json_body,
     relay,
     retry_after_seconds,
 )
-from airflow_joblogs.models import FailedUnit, JobState, JobStatus, LogChunk
+from airflow_joblogs.models import FailedUnit, JobState, JobStatus, LazyLogChunk, LogChunk
 from airflow_joblogs.timestamps import esb_v2_from_ms
 from airflow_joblogs.validation import as_int
 
@@ -429,6 +430,47 @@ def _header(step: dict[str, Any], index: int, total: int, host: dict[str, Any] |
     return f"===== {text} =====" if host is None else _host_header(text, host)
 
 
+class _StepHostLines:
+    """The header, record and cursor of a step's host chunks (:class:`LazyLogChunk`, ``source`` = the host's
+    status fields, ``text`` = its log), built when first read; what the step's hosts share is worked out once."""
+
+    __slots__ = ("base", "index", "retry_count", "step_id", "step_text")
+
+    def __init__(
+        self, ref: dict[str, Any], index: int, total: int, step: dict[str, Any], step_fields: dict[str, Any]
+    ) -> None:
+        self.index = index
+        self.step_id = step["step_instance_id"]
+        self.step_text = _step_text(step, index, total)
+        self.base = {"job_instance_id": ref["job_instance_id"], **step_fields}
+        self.retry_count = step.get("execute_count", 0)
+
+    def header(self, chunk: LazyLogChunk) -> str:
+        return _host_header(self.step_text, chunk.source)
+
+    def record(self, chunk: LazyLogChunk) -> dict[str, Any]:
+        get = chunk.source.get
+        return {
+            **self.base,
+            "ip_status": get("status"),
+            "tag": get("tag"),
+            "retry_count": self.retry_count,
+            "total_time": (get("total_time") or 0) / 1000,
+            "start_time": esb_v2_from_ms(get("start_time")),
+            "end_time": esb_v2_from_ms(get("end_time")),
+            "ip": get("ip"),
+            "bk_cloud_id": get("bk_cloud_id", 0),
+            "bk_host_id": get("bk_host_id"),
+            "error_code": get("error_code"),
+            "exit_code": get("exit_code"),
+            "log_content": chunk.text,
+        }
+
+    def cursor(self, chunk: LazyLogChunk) -> dict[str, Any]:
+        host = chunk.source
+        return {"step": self.index, "host": f"{self.step_id}:{host.get('bk_cloud_id', 0)}:{host.get('ip')}"}
+
+
 class BlueKingJobHook(JobLogsHook):
     """Talk to BlueKing JOB (ESB v2 or API gateway v3).
 
@@ -679,6 +721,8 @@ class BlueKingJobHook(JobLogsHook):
         step); each batch is sized from the log volume seen so far to about ``batch_bytes / concurrency``, so
         the logs held in memory at once stay near ``batch_bytes``. Chunks come out in step and host order
         whatever order the answers arrive in. ``only_hosts`` limits the walk to those ``step:cloud:ip`` keys.
+        A gateway batch's chunks are handed out together (:class:`~airflow_joblogs.http.Outputs`) and build
+        their header, record and cursor when first read (:class:`~airflow_joblogs.models.LazyLogChunk`).
         """
         concurrency = validate_concurrency(concurrency)
         if self.api_style == "esb_v2":
@@ -783,7 +827,7 @@ class BlueKingJobHook(JobLogsHook):
                     )
                     continue
                 chunks, volume = self._batch_chunks(ref, index, total, step, step_fields, asked, replies.pop())
-                yield from chunks
+                yield Outputs(chunks)
                 del chunks  # the batch's logs can go while the next batch is fetched
                 seen_hosts += len(asked)
                 seen_bytes += volume
@@ -799,11 +843,11 @@ class BlueKingJobHook(JobLogsHook):
         batch: list[dict[str, Any]],
         logs: list[dict[str, Any]],
     ) -> tuple[list[LogChunk], int]:
-        """One chunk per host of a batch, from its log entries (:func:`decode_batch_logs`), and the log volume."""
-        # what every host of the step shares, worked out once (a batch holds up to 500 hosts)
-        step_text = _step_text(step, index, total)
-        base = {"job_instance_id": ref["job_instance_id"], **step_fields}
-        retry_count = step.get("execute_count", 0)
+        """One chunk per host of a batch, from its log entries (:func:`decode_batch_logs`), and the log volume.
+
+        The chunks' headers, records and cursors are built when first read (:class:`_StepHostLines`).
+        """
+        lines = _StepHostLines(ref, index, total, step, step_fields)
         chunks: list[LogChunk] = []
         volume = 0
         for host, entry in zip(batch, logs, strict=True):
@@ -811,32 +855,7 @@ class BlueKingJobHook(JobLogsHook):
             if not content and "file_logs" in entry:
                 content = "\n".join(str(f.get("log_content", "")) for f in entry["file_logs"])
             volume += len(content)
-            get = host.get
-            cloud, ip = get("bk_cloud_id", 0), get("ip")
-            record = {
-                **base,
-                "ip_status": get("status"),
-                "tag": get("tag"),
-                "retry_count": retry_count,
-                "total_time": (get("total_time") or 0) / 1000,
-                "start_time": esb_v2_from_ms(get("start_time")),
-                "end_time": esb_v2_from_ms(get("end_time")),
-                "ip": ip,
-                "bk_cloud_id": cloud,
-                "bk_host_id": get("bk_host_id"),
-                "error_code": get("error_code"),
-                "exit_code": get("exit_code"),
-                "log_content": content,
-            }
-            chunks.append(
-                LogChunk(
-                    text=content,
-                    header=_host_header(step_text, host),
-                    record=record,
-                    cursor={"step": index, "host": _host_key(step, host)},
-                    truncated_upstream=bool(entry.get("is_truncated")),
-                )
-            )
+            chunks.append(LazyLogChunk(lines, host, content, bool(entry.get("is_truncated"))))
         return chunks, volume
 
     def tail_program(self, job_ref: dict[str, Any], cursor: Any) -> Program:

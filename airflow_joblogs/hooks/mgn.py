@@ -59,7 +59,7 @@ from airflow_joblogs.hooks.mgn_model import (  # noqa: F401
     validate_max_results,
 )
 from airflow_joblogs.loop_shared import Lease, LoopShared
-from airflow_joblogs.models import FailedUnit, JobStatus, LogChunk
+from airflow_joblogs.models import FailedUnit, JobStatus, LazyLogChunk, LogChunk
 from airflow_joblogs.streaming import StreamBudget
 from airflow_joblogs.validation import as_int
 
@@ -246,6 +246,18 @@ def _load_botocore_models(session: Any) -> None:
         session._get_internal_component("endpoint_resolver")
     except Exception:  # only a head start: the client loads whatever is missing itself
         log.debug("could not preload botocore's mgn model files", exc_info=True)
+
+
+class _ItemLine:
+    """The text of a log item's chunk (a :class:`LazyLogChunk` whose ``source`` is the item): its readable line
+    (:func:`render_item`), built when first read."""
+
+    @staticmethod
+    def text(chunk: LazyLogChunk) -> str:
+        return render_item(chunk.source)
+
+
+_ITEM_LINE = _ItemLine()
 
 
 class MgnHook(AwsBaseHook):
@@ -537,15 +549,13 @@ class MgnHook(AwsBaseHook):
         group_by_server: bool = False,
         max_results: int | None = MAX_PAGE_SIZE,
     ) -> Iterator[LogChunk]:
-        """One :class:`LogChunk` per log item: ``text`` is the readable line (:func:`render_item`), ``record``
-        the item unchanged. In log order, streamed page by page; with ``group_by_server`` the job's own events
-        come first, then each source server's (in order of first appearance) under a header line, which
-        holds the job's items in memory (MGN job logs are small)."""
+        """One :class:`LogChunk` per log item: ``text`` is the readable line (:func:`render_item`, built when first
+        read), ``record`` the item unchanged. In log order, streamed page by page; with ``group_by_server`` the
+        job's own events come first, then each source server's (in order of first appearance) under a header line,
+        which holds the job's items in memory (MGN job logs are small)."""
         items = self.describe_job_log_items(job_id, account_id, max_results)
         if not group_by_server:
-            return (
-                LogChunk(text=render_item(item), record=item, cursor={"items": n}) for n, item in enumerate(items, 1)
-            )
+            return (LazyLogChunk(_ITEM_LINE, item, record=item, cursor={"items": n}) for n, item in enumerate(items, 1))
         return self._grouped(items)
 
     @staticmethod
@@ -557,8 +567,8 @@ class MgnHook(AwsBaseHook):
             header = "===== job events =====" if server_id is None else f"===== source server {server_id} ====="
             header += f" ({len(entries)} items)"
             for index, (n, item) in enumerate(entries):
-                yield LogChunk(
-                    text=render_item(item), header=header if index == 0 else None, record=item, cursor={"items": n}
+                yield LazyLogChunk(
+                    _ITEM_LINE, item, header=header if index == 0 else None, record=item, cursor={"items": n}
                 )
 
     def test_connection(self) -> tuple[bool, str]:

@@ -40,7 +40,7 @@ from airflow_joblogs.hooks.base import (
     retry_policy_from_extra,
 )
 from airflow_joblogs.http import ApiRequest, Call, Decode, Program, ServiceClient, json_body, raise_for_http_status
-from airflow_joblogs.models import FailedUnit, JobState, JobStatus, LogChunk
+from airflow_joblogs.models import FailedUnit, JobState, JobStatus, LazyLogChunk, LogChunk
 from airflow_joblogs.timestamps import render as render_time
 from airflow_joblogs.validation import as_int
 
@@ -229,6 +229,22 @@ def job_line(job: dict[str, Any]) -> str:
             *(_field(job, name) for name in ("job_action", "status", "resource_ids", "error_codes")),
         )
     )
+
+
+class _JobLines:
+    """The text and record of a job record's chunk (a :class:`LazyLogChunk` whose ``source`` is the record as
+    listed): :func:`job_line` and :func:`normalize_job`, each built when first read."""
+
+    @staticmethod
+    def text(chunk: LazyLogChunk) -> str:
+        return job_line(chunk.source)
+
+    @staticmethod
+    def record(chunk: LazyLogChunk) -> dict[str, Any]:
+        return normalize_job(chunk.source)
+
+
+_JOB_LINES = _JobLines()
 
 
 def state_of(status: Any) -> JobState:
@@ -511,7 +527,8 @@ class QingCloudHook(JobLogsHook):
     ) -> Program:
         """Yield one :class:`LogChunk` per job record over all pages; return ``{"offset", "total_count"}``.
 
-        Each chunk's ``text`` is the readable line and its ``record`` the record with ``directive`` decoded.
+        Each chunk's ``text`` is the readable line and its ``record`` the record with ``directive`` decoded (each
+        built when first read).
         A record seen on an earlier page (the list shifted while paging) is not yielded again; a page that
         repeats more records than the list grew by, or an empty page before ``total_count``, is asked for
         again (:func:`decode_job_page`), so no record is skipped.
@@ -528,7 +545,7 @@ class QingCloudHook(JobLogsHook):
                 if key in seen:
                     continue
                 seen.add(key)
-                yield LogChunk(text=job_line(job), record=normalize_job(job), cursor={"offset": offset + index})
+                yield LazyLogChunk(_JOB_LINES, job, cursor={"offset": offset + index})
                 emitted += 1
                 if max_records is not None and emitted >= max_records:
                     return {"offset": offset + index, "total_count": total}
