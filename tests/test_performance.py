@@ -277,17 +277,25 @@ def test_mgn_client_creation_leaves_the_event_loop_free(mgn):
 
 # -- the benchmark command -----------------------------------------------------------------------------------
 @pytest.mark.slow
-def test_benchmark_smoke_run(tmp_path, monkeypatch):
-    """The paging benchmark end to end at tiny sizes (emulator and child processes, table, JSON)."""
+def test_archive_benchmark_smoke_run(tmp_path, monkeypatch):
+    """The paging benchmark end to end at tiny sizes (emulator and child processes, table, JSON): the log
+    operator's archive and the bare loop wrote the same bytes, in both formats, with and without the delay."""
     from benchmarks import _support, paging
 
     monkeypatch.setattr(_support, "RESULTS", tmp_path)
     rows = paging.run(smoke=True, services=("codearts",))
-    assert len(rows) == 1 and rows[0].unit == "x" and rows[0].value > 0
-    assert rows[0].extra["result"]["size"][0] > 1_000_000, "the whole 1 MB log was paged by both loops"
+    cases = [(r.extra["format"], r.extra["delay_ms"]) for r in rows]
+    assert cases == [("text", 0), ("jsonl", 0), ("text", 5), ("jsonl", 5)]
+    for row in rows:
+        assert row.extra["result"]["bytes"] > 1_000_000, "the whole 1 MB log was archived by both loops"
+        assert "identical" in row.detail
+        # one round on a shared machine is noisy, but the archive doing its work twice would show
+        assert 0.3 < row.extra["cpu"] < 2.5, row.detail
+    assert rows[0].target == "<= 1.15x" and rows[2].target == "<= 1.05x"
+    assert rows[0].value == round(rows[0].extra["cpu"], 3) and rows[2].value == round(rows[2].extra["wall"], 3)
     written = json.loads(_support.report("paging", rows, "python -m benchmarks --smoke").read_text())
     assert written["command"] == "python -m benchmarks --smoke" and written["rows"][0]["measure"].startswith("codearts")
-    assert "codearts: a 1 MB build log" in _support.table(rows)
+    assert "codearts: a 1 MB build log, jsonl, 5 ms a request" in _support.table(rows)
 
 
 # -- the trigger's log line -----------------------------------------------------------------------------------
