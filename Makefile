@@ -11,7 +11,7 @@ CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DIST ?= dist
 
-.PHONY: uv setup demo check lint typecheck test docs dist test-floor floor-requirements chromium e2e screenshots
+.PHONY: uv setup demo check lint typecheck test docs dist test-floor floor-requirements chromium services e2e screenshots
 
 uv:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install -q --disable-pip-version-check uv
@@ -36,9 +36,16 @@ test: setup
 chromium:
 	@test -x $(CHROMIUM) || ($(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
 
-# A real Airflow (api-server, scheduler, dag-processor, triggerer) running every example DAG, the
-# connection forms in a browser, and the quickstart page's commands.
-e2e: setup chromium
+# Debian's PostgreSQL and Redis for the Celery deployment of the end-to-end suite (each test run makes its own
+# throwaway cluster and server on free ports; the packages' own services are not used).
+services:
+	@(test -n "$$(ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null)" && command -v redis-server >/dev/null) || \
+		($(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql redis-server)
+
+# A real Airflow (api-server, scheduler, dag-processor, triggerer) running every example DAG, the same in the
+# production shape (PostgreSQL, Redis, CeleryExecutor with two workers, two triggerers) with failover and
+# latency scenarios, the connection forms in a browser, and the quickstart page's commands.
+e2e: setup chromium services
 	$(UV) run --frozen pytest -q -p no:cacheprovider -m e2e tests/e2e tests/test_quickstart.py
 
 # Refresh the connection-form pictures in docs/_static/screenshots/.

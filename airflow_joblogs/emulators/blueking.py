@@ -11,6 +11,8 @@ id   name                     what it shows
 1004 fleet-config-push        1,000 hosts, one step, succeeds
 1005 bulk-data-export         a very large log (``large_log_bytes`` over ``large_hosts`` hosts)
 1006 hotfix-restart           finished at once (success), 2 hosts
+2001 fleet-job-0001 ...       with ``fleet_jobs=N``: jobs 2001..2000+N, one step on one host each,
+                              ``fleet_duration`` long; every tenth (2010, 2020, ...) fails (exit code 1)
 ==== ======================== ===============================================================
 
 Jobs start when first asked about and move pending -> running -> final over a few seconds
@@ -111,6 +113,30 @@ def _hosts(count: int, start: int = 1, *, failing: dict[int, int] | None = None)
             )
         )
     return hosts
+
+
+#: the first job id of the fleet (``fleet_jobs``)
+FLEET_FIRST_ID = 2001
+
+
+def fleet_job_fails(job_instance_id: int) -> bool:
+    """Whether fleet job ``job_instance_id`` ends in failure (every tenth: 2010, 2020, ...)."""
+    return (job_instance_id - FLEET_FIRST_ID + 1) % 10 == 0
+
+
+def fleet(count: int, duration: float) -> dict[int, Job]:
+    """``count`` jobs of one step on one host each, for many sensors at once; every tenth fails."""
+    jobs = {}
+    for n in range(count):
+        job_id = FLEET_FIRST_ID + n
+        failing = fleet_job_fails(job_id)
+        host = _hosts(1, start=5000 + n, failing={5000 + n: 1} if failing else None)
+        jobs[job_id] = Job(
+            job_id,
+            f"fleet-job-{n + 1:04d}",
+            [Step(job_id * 10 + 1, "apply", 1, duration, host, final_status=4 if failing else 3)],
+        )
+    return jobs
 
 
 def catalogue(large_log_bytes: int = 8 << 20, large_hosts: int = 40) -> dict[int, Job]:
@@ -224,9 +250,17 @@ def _revealed(job: Job, view: StepView, host: Host) -> str:
 
 class BlueKingEmulator:
     def __init__(
-        self, *, speed: float = 1.0, large_log_bytes: int = 8 << 20, large_hosts: int = 40, faults: Faults | None = None
+        self,
+        *,
+        speed: float = 1.0,
+        large_log_bytes: int = 8 << 20,
+        large_hosts: int = 40,
+        fleet_jobs: int = 0,
+        fleet_duration: float = 10.0,
+        faults: Faults | None = None,
     ) -> None:
         self.jobs = catalogue(large_log_bytes, large_hosts)
+        self.jobs.update(fleet(fleet_jobs, fleet_duration))
         self.clock = JobClock(speed)
         self.faults = faults or Faults()
         #: the hosts of the last batch_get_job_instance_ip_log answer, per step (for the "repeat" paging fault)

@@ -82,6 +82,7 @@ class JobTrigger(BaseTrigger):
         self.cursor = cursor
         self.unknown_is_failure = unknown_is_failure
         self.budget = StreamBudget(stream_logs_max_bytes_per_check, stream_logs_max_bytes, streamed_bytes)
+        self._resumed = False
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -137,6 +138,16 @@ class JobTrigger(BaseTrigger):
         """
         status: JobStatus = await hook.ajob_status_from_ref(self.job_ref)
         if self.stream_logs:
+            if not self._resumed:
+                # Airflow keeps no trigger state but its kwargs: a trigger moved to another triggerer (the first
+                # one died) streams again from the cursor saved when the task deferred.
+                self._resumed = True
+                self.log.info(
+                    "%s job %s: first check of this trigger run; streaming resumes from the log position saved "
+                    "when the task deferred (after a move to another triggerer, lines since then are logged again)",
+                    status.service,
+                    status.job_id,
+                )
             self.cursor = await hook.atail_logs(self.job_ref, self.cursor, self.log, self.budget)
         verdict = decide(status, success, failure, self.unknown_is_failure)
         if verdict != WAITING:

@@ -163,7 +163,7 @@ def test_deferred_sensors_waited_in_the_triggerer(e2e_stage, runs):
 def test_failed_jobs_fail_their_sensor_with_a_readable_reason(e2e_stage, runs):
     expected = {
         ("blueking_deploy_gate", "wait_for_failed_deploy"): [
-            "JobFailedError: BlueKing JOB job 1002 (deploy-api-v1.8) ended in status 4, a failure state [4, 8, 9, 11, 12, 13, 14].",
+            "JobFailedError: BlueKing JOB job 1002 (deploy-api-v1.8) ended in status 4 (failed), a failure state [4, 8, 9, 11, 12, 13, 14].",
             "- step 'migrate and restart' (id 10022) host 0:10.0.0.12: ip_status 104 (script exit code non-zero), exit code 1",
             "- step 'migrate and restart' (id 10022) host 0:10.0.0.13: ip_status 104 (script exit code non-zero), exit code 2",
             "| [2026-11-22 10:00:04][PID:40013] ERROR: migration 0042_add_index failed: lock wait timeout",
