@@ -5,6 +5,8 @@ temporary name beside the final one (``.<name>.<random>.partial``) and moved int
 so a killed or retried task never leaves a half-written object at the final path; the attempt that completes
 the archive removes what killed attempts left under such names. The manifest records what was written
 (bytes, lines, sha256 of the uncompressed log) so a reader can verify an archive without trusting it.
+Airflow's hook lineage gets the final object (``scheme://bucket/key``) as the task's output, never the
+temporary one, and no input (comparing with an existing archive is not reading data).
 """
 
 from __future__ import annotations
@@ -16,12 +18,16 @@ import re
 import uuid
 from collections.abc import Iterable
 from typing import IO, TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from airflow_joblogs.exceptions import ArchiveExistsError, InvalidParameterError
 from airflow_joblogs.models import LogChunk
 
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
+
+    from airflow_joblogs.log_rules import LogMatcher
+    from airflow_joblogs.redaction import Redactor
 
 LOG_FORMATS = ("text", "jsonl")
 COMPRESSIONS = (None, "gzip")
@@ -140,9 +146,27 @@ class _HashingWriter:
         self.raw.flush()
 
 
+def object_uri(location: str) -> str:
+    """The archive's URI for lineage: ``scheme://bucket/key`` (``file:///path`` for local files), without the
+    connection id an ``ObjectStoragePath`` URL may carry before ``@`` (which names credentials, not the object)."""
+    parts = urlsplit(location)
+    if not parts.scheme or parts.scheme == "local":
+        return "file://" + (parts.path if parts.scheme else location)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
+
+
+def record_output_lineage(final: ObjectStoragePath) -> None:
+    """Tell Airflow's hook lineage collector that the task wrote ``final`` (its only output, no inputs)."""
+    from airflow.providers.common.compat.sdk import get_hook_lineage_collector
+
+    get_hook_lineage_collector().add_output_asset(context=final, uri=object_uri(str(final)))
+
+
 def _sha256_of(path: ObjectStoragePath) -> str:
+    # through the file system, not path.open(): Airflow's lineage wrapper would record a read of the archive
+    # as an input of the task
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
+    with path.fs.open(path.path, "rb") as handle:
         while block := handle.read(_WRITE_BUFFER):
             digest.update(block)
     return digest.hexdigest()
@@ -159,8 +183,15 @@ def archive_chunks(
     overwrite: bool = False,
     job: dict[str, Any] | None = None,
     service: str = "",
+    matcher: LogMatcher | None = None,
+    redactor: Redactor | None = None,
 ) -> dict[str, Any]:
-    """Write ``chunks`` to ``destination`` (None → into the returned manifest, capped) and return the manifest."""
+    """Write ``chunks`` to ``destination`` (None → into the returned manifest, capped) and return the manifest.
+
+    ``redactor`` (optional) removes secrets from every chunk before anything else sees it: the manifest records
+    ``redacted: true`` and ``redactions`` (how many were replaced), and the checksums are of what was written.
+    ``matcher`` (optional) sees every (redacted) chunk; its findings go into the manifest as ``log_patterns``.
+    """
     validate_archive_options(log_format, compression, max_xcom_bytes)
     manifest: dict[str, Any] = {
         "service": service,
@@ -168,12 +199,28 @@ def archive_chunks(
         "format": log_format,
         "compression": compression,
     }
+    if redactor is not None:
+        chunks = redactor.chunks(chunks, log_format)
+    if matcher is not None:
+        chunks = _matched(chunks, matcher)
     if destination is None:
-        return _to_xcom(chunks, manifest, log_format, max_xcom_bytes)
-    final = resolve_destination(
-        destination, default_name + (".jsonl" if log_format == "jsonl" else ".log") + (".gz" if compression else "")
-    )
-    return _to_path(chunks, manifest, final, log_format, compression, overwrite)
+        manifest = _to_xcom(chunks, manifest, log_format, max_xcom_bytes)
+    else:
+        final = resolve_destination(
+            destination, default_name + (".jsonl" if log_format == "jsonl" else ".log") + (".gz" if compression else "")
+        )
+        manifest = _to_path(chunks, manifest, final, log_format, compression, overwrite)
+    if matcher is not None:
+        manifest["log_patterns"] = matcher.report()
+    if redactor is not None:
+        manifest.update(redacted=True, redactions=redactor.replacements)
+    return manifest
+
+
+def _matched(chunks: Iterable[LogChunk], matcher: LogMatcher) -> Iterable[LogChunk]:
+    for chunk in chunks:
+        matcher.feed(chunk)
+        yield chunk
 
 
 def _consume(chunks: Iterable[LogChunk], log_format: str, write: Any, manifest: dict[str, Any]) -> _Counter:
@@ -228,7 +275,8 @@ def _to_xcom(chunks: Iterable[LogChunk], manifest: dict[str, Any], log_format: s
     return manifest
 
 
-_LOCAL_PROTOCOLS = ("", "file", "local")
+#: protocols whose first path segment is a bucket or container (a directory elsewhere: sftp, hdfs ...)
+_BUCKET_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "abfs", "abfss", "az", "adl", "oss", "r2"})
 
 
 def check_store(final: ObjectStoragePath) -> None:
@@ -247,20 +295,20 @@ def check_store(final: ObjectStoragePath) -> None:
         except AirflowNotFoundException:
             raise InvalidParameterError(
                 "destination",
-                f"{str(final)!r} names the connection {conn_id!r} (before '@'), which does not exist",
+                f"{final.protocol}://{final.path!r} names the connection {conn_id!r} (before '@'), which does not exist",
             ) from None
-    if final.protocol in _LOCAL_PROTOCOLS:
+    if final.protocol not in _BUCKET_PROTOCOLS:
         return
     container = final.path.split("/", 1)[0]
     try:
         exists = final.fs.exists(container)
-    except PermissionError:  # may write objects without the right to look at the bucket: let the write tell
+    except OSError:  # may write objects without the right to look at the bucket: let the write tell
         return
     if not exists:
         raise InvalidParameterError(
             "destination",
-            f"the bucket (container) {container!r} of {str(final)!r} does not exist; "
-            "create it first: only prefixes (folders) inside it are created",
+            f"the bucket (container) {container!r} of {final.protocol}://{final.path!r} does not exist or is not "
+            "visible with its connection; create it first: only prefixes (folders) inside it are created",
         )
 
 
@@ -276,7 +324,9 @@ def _to_path(
     final.parent.mkdir(parents=True, exist_ok=True)  # folders and prefixes only: the bucket exists
     partial = final.parent / f".{final.name}.{uuid.uuid4().hex}.partial"
     try:
-        with partial.open("wb", block_size=_UPLOAD_PART) as raw:
+        # through the file system, not partial.open(): Airflow's lineage wrapper would record the temporary
+        # object as the task's output; the final object is recorded once it is in place
+        with final.fs.open(partial.path, "wb", block_size=_UPLOAD_PART) as raw:
             stored = _HashingWriter(raw)
             if compression == "gzip":
                 # mtime=0 and no file name: the same log always gives the same bytes (and checksum)
@@ -300,6 +350,7 @@ def _to_path(
         if partial.exists():
             partial.unlink()
     manifest["leftovers_removed"] = _remove_leftovers(final)
+    record_output_lineage(final)
     manifest.update(uri=str(final), truncated=False, stored_bytes=stored.counter.bytes, stored_sha256=stored_sha256)
     return manifest
 

@@ -55,7 +55,7 @@ CONNECTION_TYPES: list[dict[str, Any]] = [
                 "host": "https://bkapi.example.com/api/bk-job/prod  (ESB v2: https://paas.example.com)",
                 "login": "my-app",
                 "password": "app secret",
-                "extra": '{"api_style": "gateway_v3", "bk_username": "admin"}',
+                "extra": '{"api_style": "gateway_v3", "bk_token": "<a user\'s bk_token>"}',
             },
         },
         "conn-fields": {
@@ -66,18 +66,23 @@ CONNECTION_TYPES: list[dict[str, Any]] = [
             },
             "bk_username": {
                 "label": "BlueKing user name",
-                "description": "The user the app acts for (apps exempt from user login). One of user name, bk_token or access_token is needed.",
+                "description": "The user the app acts for, unverified: the API gateway and ESB accept it alone only for an app they exempt from user verification (white list). Otherwise set bk_token or access_token.",
                 "schema": {"type": ["string", "null"]},
             },
             "bk_token": {
                 "label": "bk_token",
-                "description": "A user's login token, instead of the user name.",
+                "description": "A user's login token (the bk_token cookie of BlueKing login): verifies the user. This or access_token is needed unless the app is exempted.",
                 "schema": {"type": ["string", "null"], "format": "password"},
             },
             "access_token": {
                 "label": "Access token",
-                "description": "An OAuth access token (API gateway only).",
+                "description": "A user access token (bkauth/ssm; ESB: its bk_access_token): verifies the user instead of bk_token.",
                 "schema": {"type": ["string", "null"], "format": "password"},
+            },
+            "console_url": {
+                "label": "JOB web console URL",
+                "description": "The JOB web address (e.g. https://job.example.com): run operators link each job they start to this address followed by /api_execute/ and the job instance id.",
+                "schema": {"type": ["string", "null"]},
             },
             "tenant_id": {
                 "label": "Tenant id",
@@ -163,6 +168,11 @@ CONNECTION_TYPES: list[dict[str, Any]] = [
             "domain_name": {
                 "label": "Account (domain) name",
                 "description": "The account the IAM user belongs to (auth_type password).",
+                "schema": {"type": ["string", "null"]},
+            },
+            "console_url": {
+                "label": "Console URL",
+                "description": "The CodeArts Build console address (e.g. https://devcloud.cn-north-4.huaweicloud.com/cloudbuild): run operators link each build they start to this address followed by /detail/history/, the job id and the build number.",
                 "schema": {"type": ["string", "null"]},
             },
             "iam_endpoint": {
@@ -256,6 +266,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_joblogs.triggers.mgn"],
             },
         ],
+        "extra-links": ["airflow_joblogs.operators.run.JobConsoleLink"],
         "connection-types": CONNECTION_TYPES,
         "config": {
             "joblogs": {
@@ -268,12 +279,14 @@ def get_provider_info() -> dict[str, Any]:
                             "out of the garbage collector's full passes with gc.freeze(), as Airflow's DAG "
                             "processor does after start-up. A full pass over them stops the event loop every "
                             "trigger shares for 100-300 ms. Frozen objects are still freed when nothing refers "
-                            "to them; only reference cycles among them are never collected."
+                            "to them; only reference cycles among them are never collected. Off by default: a "
+                            "provider changes nothing global in its host process unless asked; recommended for "
+                            "triggerers that run many deferred sensors."
                         ),
                         "version_added": "0.1.0",
                         "type": "boolean",
-                        "example": "False",
-                        "default": "True",
+                        "example": "True",
+                        "default": "False",
                     }
                 },
             }

@@ -103,7 +103,7 @@ REF = {{"bk_scope_type": "biz", "bk_scope_id": "2", "job_instance_id": JOB}}
 hook = BlueKingJobHook("bk_job_default")
 client = httpx.Client(
     base_url=conn["host"],
-    auth=BlueKingGatewayAuth(BlueKingCredentials(conn["login"], conn["password"], bk_username="admin")),
+    auth=BlueKingGatewayAuth(BlueKingCredentials(conn["login"], conn["password"], bk_token=conn["extra"]["bk_token"])),
 )
 while not hook.get_job_status(JOB, bk_biz_id=2).state.is_terminal:
     time.sleep(0.05)

@@ -63,5 +63,6 @@ with DAG(
         destination=ARCHIVE_ROOT + "/blueking/{{ ds }}/",
         log_format="jsonl",
         trigger_rule="all_done",
+        if_unfinished="warn",  # the evidence even if the sensor gave up before the job ended
     )
     wait_for_failed_deploy >> archive_failed_deploy_logs

@@ -65,5 +65,6 @@ with DAG(
         destination=ARCHIVE_ROOT + "/mgn/{{ ds }}/",
         log_format="jsonl",
         trigger_rule="all_done",
+        if_unfinished="warn",  # the evidence even if the sensor gave up before the job ended
     )
     wait_for_failed_cutover >> archive_failed_cutover_log

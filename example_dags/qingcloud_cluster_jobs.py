@@ -63,5 +63,6 @@ with DAG(
         status=["failed"],
         log_format="text",
         trigger_rule="all_done",
+        if_unfinished="warn",  # the evidence even if the sensor gave up before the job ended
     )
     wait_for_resize >> export_failed_jobs

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import runpy
 import subprocess
@@ -25,15 +24,10 @@ os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")
 # freeze in processes of their own, the e2e suite in a real triggerer).
 os.environ["AIRFLOW__JOBLOGS__GC_FREEZE"] = "False"
 
-from helpers import start_moto_server  # noqa: E402
+from helpers import set_connections, start_moto_server  # noqa: E402
 
 from airflow_joblogs.emulators import EmulatorServer  # noqa: E402
 from airflow_joblogs.emulators.blueking import BlueKingEmulator  # noqa: E402
-
-
-def set_connections(monkeypatch: pytest.MonkeyPatch, connections: dict[str, dict]) -> None:
-    for conn_id, conn in connections.items():
-        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
 
 
 def serve(emulator: Any) -> Iterator[EmulatorServer]:

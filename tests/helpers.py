@@ -26,6 +26,9 @@ if TYPE_CHECKING:  # light to import: conftest and the e2e cluster use the proce
     from airflow_joblogs.sensors.base import JobSensor
     from airflow_joblogs.triggers.base import JobTrigger
 
+#: the project's checkout
+ROOT = Path(__file__).resolve().parent.parent
+
 
 def poke_until_done(sensor: JobSensor, limit: float = 10, interval: float = 0.03) -> bool:
     """Poke until the sensor is done (True) or raises; a sensor still waiting after ``limit`` seconds fails the test."""
@@ -176,3 +179,9 @@ def start_moto_server(timeout: float = 30) -> tuple[subprocess.Popen[bytes], str
                 proc.wait(timeout=10)
                 raise RuntimeError("moto_server did not start") from None
             time.sleep(0.1)
+
+
+def set_connections(monkeypatch: Any, connections: dict[str, dict[str, Any]]) -> None:
+    """Airflow connections from environment variables (``AIRFLOW_CONN_<ID>``), undone after the test."""
+    for conn_id, conn in connections.items():
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))

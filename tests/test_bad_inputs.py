@@ -48,7 +48,7 @@ CASES = {
         "bk_scope_id",
     ),
     "step id missing": (hook_call("get_job_instance_ip_log", 1001, None, bk_biz_id=2, host_id=1), "step_instance_id"),
-    "host neither id nor ip": (hook_call("get_job_instance_ip_log", 1001, 10011, bk_biz_id=2), "host_id"),
+    "host neither id nor ip": (hook_call("get_job_instance_ip_log", 1001, 10011, bk_biz_id=2), "bk_host_id"),
     "ip not an address": (hook_call("get_job_instance_ip_log", 1001, 10011, bk_biz_id=2, ip="10.0.0.300"), "ip_list"),
     "batch over 500 hosts": (
         hook_call("batch_get_job_instance_ip_log", 1001, 10011, bk_biz_id=2, host_id_list=list(range(1, 502))),
@@ -66,7 +66,7 @@ CASES = {
     "unknown api style": (with_connection(lambda c: c["extra"].update(api_style="v9")), "api_style"),
     "missing app secret": (with_connection(lambda c: c.pop("password")), "password"),
     "missing app code": (with_connection(lambda c: c.pop("login")), "login"),
-    "missing user": (with_connection(lambda c: c["extra"].pop("bk_username")), "bk_username"),
+    "missing user": (with_connection(lambda c: c["extra"].pop("bk_token")), "bk_token"),
     "plain http not allowed": (with_connection(lambda c: c["extra"].pop("allow_http")), "host"),
     "verify not a boolean": (with_connection(lambda c: c["extra"].update(verify="maybe")), "verify"),
     "timeout not a number": (with_connection(lambda c: c["extra"].update(timeout="soon")), "timeout"),

@@ -16,6 +16,12 @@ import time
 
 import httpx
 import pytest
+
+pytest.importorskip(
+    "huaweicloudsdkcodeartsbuild.v3.model.download_build_real_time_log_request",
+    reason="the SDK release resolved for the Airflow 3.0 floor predates the real-time log API (checked on 3.3)",
+)
+
 from huaweicloudsdkcodeartsbuild.v3 import (
     CodeArtsBuildClient,
     DownloadBuildRealTimeLogRequest,

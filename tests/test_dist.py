@@ -23,7 +23,19 @@ import airflow_joblogs
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 ROOT = Path(__file__).resolve().parent.parent
-UV = [os.environ.get("PYTHON", "python3"), "-m", "uv"]
+
+
+def python_with_uv() -> str:
+    """An interpreter that has uv, as the Makefile's own ``$(PYTHON) -m uv`` needs: under ``uv run`` (make check)
+    ``python3`` on the PATH is the project's virtualenv, which has no uv; the interpreter it was made from has."""
+    for candidate in (os.environ.get("PYTHON"), getattr(sys, "_base_executable", None), "python3", sys.executable):
+        if candidate and subprocess.run([candidate, "-m", "uv", "--version"], capture_output=True).returncode == 0:
+            return candidate
+    raise AssertionError("no Python with uv found (make check installs it with pip)")
+
+
+PYTHON = python_with_uv()
+UV = [PYTHON, "-m", "uv"]
 VERSION = airflow_joblogs.__version__
 EMULATOR_SPEED = 20  # BlueKing job 1001 (3 steps) then ends in a few seconds
 
@@ -68,7 +80,7 @@ def dist(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         )
     out = tmp_path_factory.mktemp("dist")
     begin = time.monotonic()
-    output = run(["make", "--no-print-directory", "dist", f"DIST={out}"], cwd=ROOT, timeout=600)
+    output = run(["make", "--no-print-directory", "dist", f"DIST={out}", f"PYTHON={PYTHON}"], cwd=ROOT, timeout=600)
     print(f"\nmake dist {time.monotonic() - begin:.1f} s")
     artifacts = sorted(p.name for p in out.iterdir() if p.name.startswith("airflow_joblogs-"))
     sdist, wheel = f"airflow_joblogs-{VERSION}.tar.gz", f"airflow_joblogs-{VERSION}-py3-none-any.whl"

@@ -52,8 +52,22 @@ def test_wait_waits_for_the_end_and_archives_the_whole_log(bk, tmp_path):
 
 
 def test_wait_gives_up_at_wait_timeout(bk, tmp_path):
-    with pytest.raises(JobNotFinishedError, match=r"still 7 .* after wait_timeout=0\.3s"):
-        archive(1003, destination=f"{tmp_path}/", if_unfinished="wait", wait_interval=0.1, wait_timeout=0.3).execute({})
+    op = archive(1001, destination=f"{tmp_path}/", if_unfinished="wait", wait_interval=5, wait_timeout=0.001)
+    started = time.monotonic()
+    with pytest.raises(JobNotFinishedError, match=r"still \d \(\w+\) after wait_timeout=0\.001s"):
+        op.execute({})
+    assert time.monotonic() - started < 3, "a wait_interval longer than wait_timeout does not overshoot it"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_wait_does_not_wait_on_a_job_waiting_for_a_person(bk, tmp_path):
+    wait_for_status_7 = archive(1003, if_unfinished="warn")
+    for _ in range(200):  # the job reaches its confirmation step
+        if wait_for_status_7.execute({})["job_status"]["raw_status"] == 7:
+            break
+        time.sleep(0.05)
+    with pytest.raises(JobNotFinishedError, match="waiting for a person's confirmation"):
+        archive(1003, destination=f"{tmp_path}/", if_unfinished="wait", wait_interval=0.1).execute({})
 
 
 def test_a_finished_job_records_its_status(bk):

@@ -162,16 +162,16 @@ def test_triggers_on_one_loop_take_turns_on_a_few_connections(bk):
     served = bk.app.faults.served
     events, seen, pools = asyncio.run(run())
     assert [e["status"] for e in events] == ["timeout"] * 40
-    assert bk.app.faults.served - served >= 40 * 3, "every trigger checked several times"
+    assert bk.app.faults.served - served >= 40 * 2, "every trigger checked more than once (on a loaded machine too)"
     assert 0 < len(seen) <= 2 * http.POOL_CONNECTIONS, f"{len(seen)} connections for 40 triggers (two pools)"
     assert pools == 0, "the pools closed with their last trigger"
     assert not open_ports(), "and their connections with them"
 
 
-@pytest.mark.parametrize("setting", [None, "False"])
+@pytest.mark.parametrize("setting", [None, "False", "True"])
 def test_the_first_trigger_in_a_process_freezes_the_start_up_heap_once(bk, setting):
-    """By default the first trigger moves the process's start-up objects out of the collector's full passes;
-    ``[joblogs] gc_freeze = False`` leaves the collector alone."""
+    """With ``[joblogs] gc_freeze = True`` the first trigger moves the process's start-up objects out of the
+    collector's full passes; by default (and with False) the collector is left alone."""
     import os
     import subprocess
     import sys
@@ -201,7 +201,7 @@ print(json.dumps({"before": before, "frozen": frozen, "after": gc.get_freeze_cou
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["events"] == ["success", "success"] and result["enabled"] and result["again"] is False
     assert result["before"] == 0
-    if setting is None:
+    if setting == "True":
         assert result["frozen"] > 50_000, "Airflow's imports are frozen"
         assert abs(result["after"] - result["frozen"]) < 1000, "once per process, not again by the next trigger"
     else:

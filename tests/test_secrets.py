@@ -7,20 +7,18 @@ import logging
 
 import pytest
 
-from airflow_joblogs.emulators.blueking import APP_SECRET
+from airflow_joblogs.emulators.blueking import ACCESS_TOKEN, APP_SECRET, BK_TOKEN
 from airflow_joblogs.exceptions import JobFailedError, JobLogsError
 from airflow_joblogs.hooks.blueking import BlueKingJobHook
 from airflow_joblogs.http import RetryPolicy
 from airflow_joblogs.operators.blueking import BlueKingJobLogOperator
 from airflow_joblogs.sensors.blueking import BlueKingJobSensor
 
-TOKEN = "bk-token-9d2e41c7"
-
 
 @pytest.fixture
 def token_connection(bk, monkeypatch):
     conn = json.loads(json.dumps(bk.connections()["bk_job_default"]))
-    conn["extra"].update(bk_token=TOKEN, access_token="oauth-" + TOKEN)
+    conn["extra"].update(bk_token=BK_TOKEN, access_token=ACCESS_TOKEN)  # both verified by the emulator
     monkeypatch.setenv("AIRFLOW_CONN_BK_JOB_DEFAULT", json.dumps(conn))
     return conn
 
@@ -62,5 +60,5 @@ def test_secrets_absent_everywhere(bk, token_connection, capfd, caplog, tmp_path
     out, err = capfd.readouterr()
     haystack = "\n".join([*texts, *failures, json.dumps(manifest), out, err, caplog.text])
     assert failures and "job_fail exit=2" in haystack, "the run produced the logs being scanned"
-    for secret in (APP_SECRET, TOKEN):
+    for secret in (APP_SECRET, BK_TOKEN, ACCESS_TOKEN):
         assert secret not in haystack

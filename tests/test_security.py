@@ -344,19 +344,18 @@ def test_plain_http_needs_the_connection_to_allow_it(bk, monkeypatch):
 
 
 # -- credentials --------------------------------------------------------------------------------------------------
-BK_TOKEN = "bk-token-security-scan-5e1f"
-BK_ACCESS_TOKEN = "bk-oauth-access-token-security-scan-9c3a"
 AWS_SESSION_TOKEN = "aws-session-token-security-scan-FwoGZXIvYXdzE"
 
 
 def _bk_case(server: EmulatorServer) -> dict[str, Any]:
-    from airflow_joblogs.emulators.blueking import APP_SECRET
+    from airflow_joblogs.emulators.blueking import ACCESS_TOKEN as BK_ACCESS_TOKEN
+    from airflow_joblogs.emulators.blueking import APP_SECRET, BK_TOKEN
     from airflow_joblogs.hooks.blueking import BlueKingJobHook
     from airflow_joblogs.operators.blueking import BlueKingJobLogOperator
     from airflow_joblogs.sensors.blueking import BlueKingJobSensor
     from airflow_joblogs.triggers.blueking import BlueKingJobTrigger
 
-    conns = server.connections()
+    conns = server.connections()  # the emulator verifies users by these tokens: they must be the real ones
     for conn in conns.values():
         conn["extra"].update(bk_token=BK_TOKEN)
     conns["bk_job_default"]["extra"]["access_token"] = BK_ACCESS_TOKEN

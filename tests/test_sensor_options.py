@@ -6,11 +6,10 @@ from __future__ import annotations
 import logging
 
 import pytest
-from airflow.providers.common.compat.sdk import AirflowSensorTimeout, AirflowSkipException
-from airflow.sdk.exceptions import TaskDeferred
+from airflow.providers.common.compat.sdk import AirflowSensorTimeout, AirflowSkipException, TaskDeferred
 from helpers import poke_until_done, round_trip, trigger_events, wait_for_blueking_job
 
-from airflow_joblogs.exceptions import InvalidParameterError, JobFailedError
+from airflow_joblogs.exceptions import InvalidParameterError, JobFailedError, JobLogsError
 from airflow_joblogs.sensors.blueking import BlueKingJobSensor
 from airflow_joblogs.streaming import StreamBudget
 
@@ -124,17 +123,37 @@ def test_stream_logs_stops_at_the_task_cap(bk, caplog):
 
 def test_the_trigger_carries_the_caps_and_what_was_streamed(bk):
     op = sensor(1001, stream_logs=True, deferrable=True, stream_logs_max_bytes=5000)
+    op.stream_budget.used = 123  # as if earlier checks of this task had streamed that much
     with pytest.raises(TaskDeferred) as deferred:
         op.execute({})
     stored = round_trip(deferred.value.trigger, "airflow_joblogs.triggers.blueking.BlueKingJobTrigger")
     assert stored["stream_logs_max_bytes"] == 5000
     assert stored["stream_logs_max_bytes_per_check"] == 512 * 1024
-    assert stored["streamed_bytes"] == op.stream_budget.used
+    assert stored["streamed_bytes"] == op.stream_budget.used >= 123
 
 
-def test_an_exhausted_budget_streams_nothing_more():
+def test_an_exhausted_budget_streams_nothing_more_and_asks_nothing(bk, caplog):
+    from airflow_joblogs.hooks.blueking import BlueKingJobHook
+
+    served = bk.app.faults.served
     budget = StreamBudget(per_check=None, per_task=10, used=10)
-    assert budget.exhausted
+    ref = {"job_instance_id": 1006, "bk_scope_type": "biz", "bk_scope_id": "2"}
+    with caplog.at_level(logging.INFO, logger=RECORDER):
+        assert BlueKingJobHook().tail_logs(ref, "cursor", logging.getLogger(RECORDER), budget) == "cursor"
+    assert logged(caplog) == [] and bk.app.faults.served == served
+
+
+def test_a_task_cap_filled_to_the_byte_is_reported_once(caplog):
+    from airflow_joblogs.models import LogChunk
+
+    budget = StreamBudget(per_check=None, per_task=12)
+    with caplog.at_level(logging.INFO, logger=RECORDER):
+        writer = budget.writer(logging.getLogger(RECORDER))
+        writer.write(LogChunk(text="12345678901\n"))  # 11 characters and a newline: exactly the cap
+        writer.finish()
+    lines = logged(caplog)
+    assert lines[0] == "12345678901" and budget.exhausted
+    assert len(lines) == 2 and "stream_logs_max_bytes=12 reached" in lines[1]
 
 
 # -- messages -----------------------------------------------------------------------------------------------
@@ -177,3 +196,21 @@ def test_the_deferred_timeout_says_the_same(bk):
     }
     with pytest.raises(AirflowSensorTimeout, match=r"still 7 \(waiting for user\).*fail_on_waiting_user=True"):
         op.execute_complete({}, event)
+
+
+def test_never_fail_skips_when_the_trigger_reports_an_error(caplog):
+    event = {"status": "error", "message": "TransientError: the service went away", "job_status": None}
+    with pytest.raises(JobLogsError, match="went away"):
+        sensor(1001).execute_complete({}, event)
+    with caplog.at_level(logging.INFO, logger=RECORDER), pytest.raises(AirflowSkipException, match="never_fail"):
+        sensor(1001, never_fail=True).execute_complete({}, event)
+    assert any("went away" in line for line in logged(caplog))
+
+
+def test_the_deferral_outlasts_the_triggers_own_deadline(bk):
+    """The scheduler's deferral timeout comes after the trigger's deadline, so the trigger's timeout event (with
+    the job's status, and soft_fail applied by the sensor) is what ends the task."""
+    op = sensor(1003, deferrable=True, timeout=30, poke_interval=5)
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute({})
+    assert deferred.value.timeout is not None and deferred.value.timeout.total_seconds() >= 30 + 60

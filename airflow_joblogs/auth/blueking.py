@@ -47,11 +47,14 @@ class BlueKingGatewayAuth(httpx.Auth):
 
 
 class BlueKingEsbAuth(httpx.Auth):
-    """ESB v2: the app and user credentials travel in the JSON body of a POST (never in the URL)."""
+    """ESB v2: the app and user credentials travel in the JSON body of a POST (never in the URL); ESB reads a user
+    access token as ``bk_access_token`` (legacy-bk-paas ``esb/bkauth/validators.py``)."""
 
     def __init__(self, credentials: BlueKingCredentials) -> None:
         self._fields = credentials.fields()
-        self._fields.pop("access_token", None)  # not an ESB v2 credential
+        access_token = self._fields.pop("access_token", None)
+        if access_token:
+            self._fields["bk_access_token"] = access_token
 
     def __repr__(self) -> str:
         return "BlueKingEsbAuth(<hidden>)"

@@ -21,6 +21,7 @@ import httpx
 
 from airflow_joblogs.exceptions import JobLogsError, TransientError
 from airflow_joblogs.http import raise_for_http_status
+from airflow_joblogs.timestamps import parse as parse_time
 
 ALGORITHM = "SDK-HMAC-SHA256"
 DATE_FORMAT = "%Y%m%dT%H%M%SZ"
@@ -198,18 +199,8 @@ class HuaweiTokenAuth(httpx.Auth):
 def _parse_iam_time(value: Any) -> float | None:
     if not isinstance(value, str) or not value:
         return None
-    text = value.strip().replace("Z", "+00:00")
-    if "." in text:  # fromisoformat (Python 3.10) wants at most 6 fraction digits
-        head, _, rest = text.partition(".")
-        digits = "".join(ch for ch in rest if ch.isdigit())
-        text = f"{head}.{digits[:6].ljust(6, '0')}{rest[len(digits) :]}"
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.timestamp()
+    parsed = parse_time(value, naive_zone=timezone.utc)  # IAM writes UTC ("2026-11-23T10:00:00.000000Z")
+    return None if parsed is None else parsed.timestamp()
 
 
 class HuaweiIamPasswordAuth(httpx.Auth):

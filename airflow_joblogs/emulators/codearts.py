@@ -32,6 +32,7 @@ equals its ``start_offset``.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import re
 import threading
@@ -108,6 +109,11 @@ class Build:
     pending: float = 0.5
     #: ABORTED builds: the action during which a user stopped the build
     stopped_in: int | None = None
+    #: builds stopped through the API (StopBuildJob): the build's elapsed time when it was stopped
+    stopped_at: float | None = None
+    #: builds started through the API (RunJob): the custom parameters and code it was started with
+    parameters: dict[str, str] = field(default_factory=dict)
+    scm: dict[str, str] = field(default_factory=dict)
 
     @property
     def record_id(self) -> str:
@@ -133,6 +139,11 @@ def step_log(build: Build, step: Step) -> str:
     t = float(index * 10)
     tag = f"[{step.name}:{step.stage}]"
     lines = [f"[{_stamp(t)}] [INFO] {tag} : This action starts.\n"]
+    if index == 0:
+        for key, value in build.scm.items():
+            lines.append(f"[{_stamp(t)}] [INFO] {tag} : scm {key}={value}\n")
+        for name, value in build.parameters.items():
+            lines.append(f"[{_stamp(t)}] [INFO] {tag} : parameter {name}={value}\n")
     if step.log_bytes:
         # ~114 bytes a line, like the documented 1000-line page of ~114 KB
         count = max(1, step.log_bytes // 114)
@@ -239,6 +250,8 @@ def _cut(data: bytes, progress: float) -> int:
 
 
 def build_view(build: Build, elapsed: float) -> BuildView:
+    if build.stopped_at is not None and elapsed >= build.stopped_at:
+        return _stopped_view(build, build.stopped_at)
     if elapsed < build.pending:
         return BuildView(True, None, [StepView(s, "INIT", 0, None, None) for s in build.steps])
     t = elapsed - build.pending
@@ -270,6 +283,27 @@ def build_view(build: Build, elapsed: float) -> BuildView:
             stopped = True
     if not view.building:
         view.end = clock
+    return view
+
+
+def _stopped_view(build: Build, at: float) -> BuildView:
+    """The build as it stood when it was stopped: the running action ABORTED, the ones after it SKIPPED."""
+    running = dataclasses.replace(build, stopped_at=None)
+    running.__dict__.update({k: build.__dict__[k] for k in ("step_logs", "full_log") if k in build.__dict__})
+    view = build_view(running, at)
+    if not view.building:
+        return view  # it had ended before the stop
+    view.steps = [
+        StepView(v.step, "ABORTED", v.revealed, v.start if v.start is not None else at, at)
+        if v.status == "RUNNING"
+        else StepView(v.step, "SKIPPED", 0, None, None)
+        if v.status == "INIT"
+        else v
+        for v in view.steps
+    ]
+    view.building, view.result, view.end = False, "ABORTED", at
+    if view.start is None:
+        view.start = at
     return view
 
 
@@ -350,6 +384,11 @@ class CodeArtsEmulator:
         self._too_frequent_count = 0
         self._tokens: dict[str, float] = {}  # token -> expiry (monotonic)
         self.tokens_issued = 0
+        self._catalogued = frozenset(self.builds)
+        #: RunJob requests (``POST /v3/jobs/build``), accepted or not
+        self.start_requests = 0
+        #: the builds StopBuildJob was asked to stop, ``(job_id, build_no)``, in order
+        self.stop_requests: list[tuple[str, int]] = []
 
     # -- knobs ---------------------------------------------------------------------------------------------
     def set_knobs(self, **knobs: Any) -> None:
@@ -385,6 +424,10 @@ class CodeArtsEmulator:
             self._tokens.clear()
             self.tokens_issued = 0
             self.log_faults_served.clear()
+            for key in [k for k in self.builds if k not in self._catalogued]:
+                del self.builds[key]  # builds started through RunJob
+            for build in self.builds.values():
+                build.stopped_at = None
 
     def revoke_tokens(self) -> None:
         with self._lock:
@@ -712,7 +755,8 @@ class CodeArtsEmulator:
         if error:
             return error
         assert build is not None and view is not None
-        status = "RUNNING" if view.building else {"FAILURE": "FAILED"}.get(build.result, build.result)
+        result = view.result or build.result
+        status = "RUNNING" if view.building else {"FAILURE": "FAILED"}.get(result, result)
         failed = next((v for v in view.steps if v.status in ("FAILED", "ABORTED")), None)
         err_msg = None
         if failed is not None and failed.status == "FAILED":
@@ -765,6 +809,98 @@ class CodeArtsEmulator:
                 "duration": int((v.end - v.start) * 1000) if v.end is not None and v.start is not None else None,
             }
         return self.ok({"build_stages": stages})
+
+    # -- running and stopping builds ----------------------------------------------------------------------------
+    async def run_job(self, request: Request) -> Response:
+        """RunJob (``POST /v3/jobs/build``): a new build of the task, numbered after its last one, that runs the
+        task's actions (those of its last build) on the emulator's clock from now; the answer is RunJobResponse's
+        fields, without the ``result`` envelope."""
+        denied = await self.authenticate(request)
+        if denied:
+            return denied
+        with self._lock:
+            self.start_requests += 1
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return self.error(400, "CB.00060200", "Invalid parameter: the request body must be a JSON object.")
+        job_id = body.get("job_id")
+        if not isinstance(job_id, str) or not _JOB_ID.match(job_id):
+            return self.error(400, "CB.00060201", "The job ID is invalid: it must be 32 letters and digits.")
+        parameters = body.get("parameter") or []
+        if not isinstance(parameters, list) or any(
+            not isinstance(p, dict) or not isinstance(p.get("name"), str) or not isinstance(p.get("value"), str)
+            for p in parameters
+        ):
+            return self.error(400, "CB.00060200", "Invalid parameter: parameter must be a list of {name, value}.")
+        scm = body.get("scm") or {}
+        if not isinstance(scm, dict):
+            return self.error(400, "CB.00060200", "Invalid parameter: scm must be an object.")
+        with self._lock:
+            numbers = [n for (job, n) in self.builds if job == job_id]
+            if not numbers:
+                return self.error(400, "CB.00060201", "The build task does not exist or you have no access to it.")
+            last = self.builds[(job_id, max(numbers))]
+            build = Build(
+                job_id,
+                max(numbers) + 1,
+                last.name,
+                list(last.steps),
+                result="FAILURE" if any(step.fails for step in last.steps) else "SUCCESS",
+                pending=last.pending,
+                parameters={p["name"]: p["value"] for p in parameters},
+                scm={str(k): str(v) for k, v in scm.items()},
+            )
+            self.builds[(job_id, build.build_no)] = build
+        self.clock.elapsed((job_id, build.build_no))  # its life starts now
+        return JSONResponse(
+            {
+                "octopus_job_name": f"j_{uuid.uuid5(uuid.NAMESPACE_URL, job_id).hex[:8]}",
+                "actual_build_number": str(build.build_no),
+                "daily_build_number": f"20261122.{build.build_no}",
+            },
+            headers=self._headers(),
+        )
+
+    async def stop_build(self, request: Request) -> Response:
+        """StopBuildJob (``POST /v3/jobs/{job_id}/{build_no}/stop``): a running build ends ABORTED (the running action
+        ABORTED, the later ones SKIPPED); ``success`` says whether it was stopped."""
+        build, view, error = await self._status_lookup(request)
+        if error:
+            return error
+        assert build is not None and view is not None
+        with self._lock:
+            self.stop_requests.append((build.job_id, build.build_no))
+        if not view.building:
+            return JSONResponse(
+                {"success": False, "result": f"The build has already finished: {view.result}."},
+                headers=self._headers(),
+            )
+        build.stopped_at = self.clock.elapsed((build.job_id, build.build_no))
+        return JSONResponse({"success": True, "result": "success"}, headers=self._headers())
+
+    async def output_info(self, request: Request) -> Response:
+        """ShowOutputInfo (``GET /v3/jobs/{job_id}/{build_no}/output-info``): the package a successful build uploaded
+        (``package_info``); no outputs for a build that is running or did not succeed."""
+        build, view, error = await self._status_lookup(request)
+        if error:
+            return error
+        assert build is not None and view is not None
+        package = None
+        if view.result == "SUCCESS":
+            version = build.parameters.get("version") or f"1.0.{build.build_no}"
+            package = {
+                "project_id": PROJECT_ID,
+                "name": f"{build.name}.tar.gz",
+                "version": version,
+                "package_type": "generic",
+                "uri": f"{build.name}/{version}/{build.name}.tar.gz",
+                "type": "release",
+                "daily_build_number": f"20261122.{build.build_no}",
+            }
+        return self.ok({"package_info": package, "package_infos": {}, "image_infos": {}})
 
     async def unknown(self, request: Request) -> Response:
         """No API is registered for this method and path: the gateway answers before any authentication."""
@@ -832,6 +968,9 @@ class CodeArtsEmulator:
             Route("/v1/record/{job_id}/{build_no}/build-info-record", self.build_info_record, methods=["GET"]),
             Route("/v1/record/{job_id}/{build_no}/record-info", self.record_info, methods=["GET"]),
             Route("/v1/record/{record_id}/full-stages", self.full_stages, methods=["GET"]),
+            Route("/v3/jobs/build", self.run_job, methods=["POST"]),
+            Route("/v3/jobs/{job_id}/{build_no}/stop", self.stop_build, methods=["POST"]),
+            Route("/v3/jobs/{job_id}/{build_no}/output-info", self.output_info, methods=["GET"]),
         ]
 
     def app(self) -> EmulatorApp:

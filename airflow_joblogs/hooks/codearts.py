@@ -843,3 +843,130 @@ class CodeArtsBuildHook(JobLogsHook):
         ref = build_ref(job_id, build_no)
         status = self.job_status_from_ref(ref)
         return self.failed_units(ref, status, tail_lines)
+
+    # -- running builds ----------------------------------------------------------------------------------------
+    def run_job(self, job_id: str, parameters: Any = None, scm: dict[str, Any] | None = None) -> dict[str, Any]:
+        """``POST /v3/jobs/build`` (RunJob): start a build of the build task; the answer unchanged
+        (``octopus_job_name``, ``actual_build_number`` (the new build's number, a string), ``daily_build_number``).
+
+        :param parameters: the task's custom parameters to set, ``{name: value}`` or a list of
+            ``{"name", "value"}`` (strings; sent as ``parameter``).
+        :param scm: the code to build (sent as ``scm``): e.g. ``{"build_tag": ...}``, ``{"build_commit_id": ...}``,
+            ``{"branch": ..., "build_type": "branch"}``; string values.
+        """
+        return self.api.call(self._run_request(job_id, parameters, scm), decode_answer)
+
+    @staticmethod
+    def _run_request(job_id: Any, parameters: Any, scm: Any) -> ApiRequest:
+        body: dict[str, Any] = {"job_id": validate_job_id(job_id)}
+        if parameters is not None:
+            body["parameter"] = parameter_list(parameters)
+        if scm is not None:
+            body["scm"] = validate_scm(scm)
+        return ApiRequest("POST", "/v3/jobs/build", json=body)
+
+    def stop_build(self, job_id: str, build_no: int | str) -> dict[str, Any]:
+        """``POST /v3/jobs/{job_id}/{build_no}/stop`` (StopBuildJob): the answer unchanged (``success``, ``result``)."""
+        return self.api.call(self._stop_request(build_ref(job_id, build_no)), decode_answer)
+
+    @staticmethod
+    def _stop_request(ref: dict[str, Any]) -> ApiRequest:
+        return ApiRequest("POST", f"/v3/jobs/{ref['job_id']}/{ref['build_no']}/stop")
+
+    def get_build_outputs(self, job_id: str, build_no: int | str) -> dict[str, Any]:
+        """``GET /v3/jobs/{job_id}/{build_no}/output-info`` (ShowOutputInfo): the answer's ``result``
+        (``package_info``, ``package_infos``, ``image_infos``: what the build produced)."""
+        ref = build_ref(job_id, build_no)
+        return self._call(ApiRequest("GET", f"/v3/jobs/{ref['job_id']}/{ref['build_no']}/output-info"))
+
+    def cancel_program(self, job_ref: dict[str, Any]) -> Program:
+        """Stop the build (:meth:`stop_build`); the answer as a sentence."""
+        ref = build_ref(job_ref["job_id"], job_ref["build_no"])
+        what = f"build {ref['job_id']} #{ref['build_no']}"
+        try:
+            answer = yield Call(self._stop_request(ref), decode_answer)
+        except (RemoteValidationError, NotFoundError) as exc:
+            return f"CodeArts Build did not stop {what}: {exc}"
+        if answer.get("success") is False:
+            return f"CodeArts Build did not stop {what}: {answer.get('result')}"
+        return f"CodeArts Build stopped {what} ({answer.get('result')})"
+
+    def cancel_job(self, job_ref: dict[str, Any]) -> str:
+        return self.api.run(self.cancel_program(job_ref))
+
+    async def acancel_job(self, job_ref: dict[str, Any]) -> str:
+        return await self._arun(self.cancel_program(job_ref))
+
+    def console_url(self, job_ref: dict[str, Any]) -> str | None:
+        """``{console_url}/detail/history/{job_id}/{build_no}``: the build in the CodeArts Build console, when the
+        connection's extra has ``console_url`` (the console's build service address, e.g.
+        ``https://devcloud.cn-north-4.huaweicloud.com/cloudbuild``)."""
+        base = connection_extra(self.get_connection(self.conn_id), self.conn_type).get("console_url")
+        if not base:
+            return None
+        return f"{str(base).rstrip('/')}/detail/history/{job_ref['job_id']}/{job_ref['build_no']}"
+
+
+#: ``scm`` fields of RunJob (the SDK's ``Scm``: ``build_tag``, ``build_commit_id``; the API page adds the others)
+SCM_FIELDS = ("build_tag", "build_commit_id", "branch", "build_type", "repo_id", "repo_name", "scm_type", "url")
+#: custom parameter names the service refuses (RunJob's ParameterItem.name constraints)
+RESERVED_PARAMETERS = frozenset({"LD_PRELOAD", "LD_LIBRARY_PATH", "PATH", "BASH_ENV", "GIT_SSH_COMMAND", "path"})
+_PARAMETER_NAME = re.compile(r"^[A-Za-z0-9_]{1,128}$")
+MAX_PARAMETER_VALUE = 8192
+
+
+def decode_answer(response: httpx.Response) -> dict[str, Any]:
+    """A CodeArts answer without the ``result`` envelope (RunJob, StopBuildJob): the whole body, errors mapped as
+    :func:`decode_result` maps them."""
+    decode_result(response)
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:60] + "..."
+
+
+def parameter_list(parameters: Any, parameter: str = "parameters") -> list[dict[str, str]]:
+    """RunJob's ``parameter``: ``[{"name", "value"}]`` from ``{name: value}`` or such a list; strings only, names
+    of letters, digits and ``_`` (at most 128), none of the reserved names, values of at most 8192 characters."""
+    if isinstance(parameters, dict):
+        pairs = list(parameters.items())
+    elif isinstance(parameters, (list, tuple)) and all(
+        isinstance(p, dict) and set(p) == {"name", "value"} for p in parameters
+    ):
+        pairs = [(p["name"], p["value"]) for p in parameters]
+    else:
+        raise InvalidParameterError(
+            parameter, f"{_short(parameters)} is not a mapping", "{name: value} of strings, or [{'name', 'value'}]"
+        )
+    items: list[dict[str, str]] = []
+    for name, value in pairs:
+        if not isinstance(name, str) or not _PARAMETER_NAME.fullmatch(name) or name in RESERVED_PARAMETERS:
+            raise InvalidParameterError(
+                parameter,
+                f"{_short(name)} is not a parameter name",
+                "letters, digits and '_', at most 128, not " + ", ".join(sorted(RESERVED_PARAMETERS)),
+            )
+        if not isinstance(value, str) or len(value) > MAX_PARAMETER_VALUE:
+            raise InvalidParameterError(
+                parameter, f"the value of {name!r} is not a string of at most {MAX_PARAMETER_VALUE} characters"
+            )
+        items.append({"name": name, "value": value})
+    return items
+
+
+def validate_scm(scm: Any) -> dict[str, str]:
+    if not isinstance(scm, dict) or not scm:
+        raise InvalidParameterError("scm", f"{_short(scm)} is not a non-empty dict", ", ".join(SCM_FIELDS))
+    for key, value in scm.items():
+        if key not in SCM_FIELDS:
+            raise InvalidParameterError("scm", f"{_short(key)} is not an scm field", ", ".join(SCM_FIELDS))
+        if not isinstance(value, str) or not value.strip():
+            raise InvalidParameterError("scm", f"{key} must be a non-empty string")
+    if "build_type" in scm and scm["build_type"] not in ("branch", "tag", "commitId"):
+        raise InvalidParameterError(
+            "scm", f"build_type {scm['build_type']!r} is not a build type", "branch, tag, commitId"
+        )
+    return dict(scm)

@@ -14,6 +14,7 @@ from typing import Any
 
 from airflow_joblogs.exceptions import InvalidParameterError
 from airflow_joblogs.models import FailedUnit, JobState, JobStatus
+from airflow_joblogs.timestamps import render as render_time
 from airflow_joblogs.validation import as_int, require_bool
 
 #: the ImportError text the MGN modules raise when the Amazon provider is missing
@@ -115,13 +116,14 @@ def job_ref(job_id: Any, account_id: Any = None, require_post_launch_success: bo
 
 # -- readable lines ---------------------------------------------------------------------------------------
 def render_item(item: dict[str, Any], raw_error_chars: int | None = None) -> str:
-    """One log item as a line: ``logDateTime  event  sourceServerID  attempt n/m  [conversion/target]  rawError``.
+    """One log item as a line: ``logDateTime  event  sourceServerID  attempt n/m  [conversion/target]  rawError``
+    (``logDateTime`` in Airflow's time zone, :func:`airflow_joblogs.timestamps.render`).
 
     ``rawError`` is kept whole (it may span several lines), unless ``raw_error_chars`` asks for a one-line
     preview of at most that many characters (failure reports, which show the whole error once above).
     """
     data = item.get("eventData") or {}
-    parts = [str(item.get("logDateTime", "-")), str(item.get("event", "-")), str(data.get("sourceServerID") or "-")]
+    parts = [render_time(item.get("logDateTime")), str(item.get("event", "-")), str(data.get("sourceServerID") or "-")]
     if data.get("attemptCount") is not None:
         parts.append(f"attempt {data['attemptCount']}/{data.get('maxAttemptsCount', '?')}")
     if data.get("conversionServerID"):
@@ -264,7 +266,7 @@ def _failed_units(
     if None in failures:
         events = failures[None]
         what = "the job was cancelled" if "JOB_CANCEL" in events else "the job logged a failure"
-        when = ", ".join(f"{name} at {item.get('logDateTime')}" for name, item in events.items())
+        when = ", ".join(f"{name} at {render_time(item.get('logDateTime'))}" for name, item in events.items())
         units.append(FailedUnit(name="job", reason=f"{what} ({when})", log_tail=tail(None)))
     for server_id in [*servers, *(k for k in failures if k is not None and k not in servers)]:
         server = servers.get(server_id) or {}

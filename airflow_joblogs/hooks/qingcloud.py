@@ -41,6 +41,7 @@ from airflow_joblogs.hooks.base import (
 )
 from airflow_joblogs.http import ApiRequest, Call, Decode, Program, ServiceClient, json_body, raise_for_http_status
 from airflow_joblogs.models import FailedUnit, JobState, JobStatus, LazyLogChunk, LogChunk
+from airflow_joblogs.timestamps import render as render_time
 from airflow_joblogs.validation import as_int
 
 if TYPE_CHECKING:
@@ -220,9 +221,13 @@ def _field(job: dict[str, Any], name: str) -> str:
 
 
 def job_line(job: dict[str, Any]) -> str:
-    """``create_time  job_action  status  resource_ids  error_codes`` (an empty field shows as ``-``)."""
+    """``create_time  job_action  status  resource_ids  error_codes`` (an empty field shows as ``-``; the time in
+    Airflow's time zone, :func:`airflow_joblogs.timestamps.render`)."""
     return "  ".join(
-        _field(job, name) for name in ("create_time", "job_action", "status", "resource_ids", "error_codes")
+        (
+            render_time(job.get("create_time")),
+            *(_field(job, name) for name in ("job_action", "status", "resource_ids", "error_codes")),
+        )
     )
 
 
@@ -593,7 +598,7 @@ class QingCloudHook(JobLogsHook):
             if seen.get(job_id) == mark:
                 continue
             seen[job_id] = mark
-            text = f"{_field(job, 'job_action')} on {_field(job, 'resource_ids')} is {job.get('status')} since {_field(job, 'status_time')}"
+            text = f"{_field(job, 'job_action')} on {_field(job, 'resource_ids')} is {job.get('status')} since {render_time(job.get('status_time'))}"
             if job.get("error_codes"):
                 text += f" (error_codes {job['error_codes']})"
             yield LogChunk(text=text, header=job_id)
@@ -607,7 +612,7 @@ class QingCloudHook(JobLogsHook):
         units = []
         for job in bad:
             directive = job.get("directive")
-            lines = [job_line(job), f"status_time {_field(job, 'status_time')}"]
+            lines = [job_line(job), f"status_time {render_time(job.get('status_time'))}"]
             if directive:
                 text = directive if isinstance(directive, str) else json.dumps(directive)
                 lines.append("directive " + (text if len(text) <= 500 else text[:500] + "..."))

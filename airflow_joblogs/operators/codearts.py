@@ -3,11 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow_joblogs.hooks.codearts import CodeArtsBuildHook, build_ref
-from airflow_joblogs.models import LogChunk
+from airflow_joblogs._imports import LazyClass
+from airflow_joblogs.exceptions import InvalidParameterError, JobLogsError
+from airflow_joblogs.hooks.codearts import (
+    BUILD_RESULTS,
+    FAILURE_RESULTS,
+    SUCCESS_RESULTS,
+    CodeArtsBuildHook,
+    build_ref,
+    parameter_list,
+    validate_build_no,
+    validate_job_id,
+)
+from airflow_joblogs.models import JobStatus, LogChunk
 from airflow_joblogs.operators.base import JobLogOperator
+from airflow_joblogs.operators.run import JobRunOperator
+
+if TYPE_CHECKING:
+    from airflow_joblogs.contract import JobService
+    from airflow_joblogs.triggers.base import JobTrigger
 from airflow_joblogs.validation import as_number, require_bool
 
 
@@ -33,7 +49,7 @@ class CodeArtsBuildLogOperator(JobLogOperator):
     """
 
     template_fields = ("job_id", "build_no", "step_id", "conn_id", "destination")
-    hook_class = CodeArtsBuildHook
+    hook_class: ClassVar[LazyClass[JobService]] = LazyClass("airflow_joblogs.hooks.codearts.CodeArtsBuildHook")
     service_name = "CodeArts Build"
 
     def __init__(
@@ -80,3 +96,106 @@ class CodeArtsBuildLogOperator(JobLogOperator):
             follow_timeout=self.follow_timeout,
             whole_lines=self.log_format == "text",
         )
+
+
+class CodeArtsBuildRunOperator(JobRunOperator):
+    """Run a CodeArts build task (``POST /v3/jobs/build``, RunJob) and, by default, wait for the build to end.
+
+    :param job_id: the build task id, 32 lower-case letters and digits (templated).
+    :param parameters: the task's custom parameters to set for this build, ``{name: value}`` of strings
+        (templated); the others keep the task's values.
+    :param branch: build this branch (templated; sent as ``scm.branch`` with ``build_type`` ``branch``).
+    :param tag: build this tag (templated; ``scm.build_tag``, ``build_type`` ``tag``).
+    :param commit_id: build this commit (templated; ``scm.build_commit_id``, ``build_type`` ``commitId``).
+        At most one of ``branch``, ``tag`` and ``commit_id``; none builds what the task is configured with.
+    :param codearts_build_conn_id: connection of type ``codearts_build`` (default ``codearts_build_default``).
+
+    Plus the options of :class:`~airflow_joblogs.operators.run.JobRunOperator`: ``wait_for_completion``,
+    ``deferrable``, ``poll_interval``, ``timeout``, ``cancel_on_kill`` (stops the build:
+    ``POST /v3/jobs/{job_id}/{build_no}/stop``; it ends ``ABORTED``), ``reattach``, ``stream_logs``,
+    ``success_states``, ``failure_states``, ``log_tail_lines``.
+
+    Returns ``{"job_id", "build_no", "octopus_job_name", "daily_build_number", "console_url", "status",
+    "outputs"}``: ``job_id`` and ``build_no`` are what :class:`~airflow_joblogs.sensors.codearts.CodeArtsBuildSensor`
+    and :class:`CodeArtsBuildLogOperator` take; ``outputs`` is the ``result`` of
+    ``GET /v3/jobs/{job_id}/{build_no}/output-info`` (``package_info``, ``package_infos``, ``image_infos``).
+    """
+
+    template_fields = ("job_id", "parameters", "branch", "tag", "commit_id", "conn_id")
+    hook_class: ClassVar[LazyClass[JobService]] = LazyClass("airflow_joblogs.hooks.codearts.CodeArtsBuildHook")
+    trigger_class: ClassVar[LazyClass[JobTrigger]] = LazyClass("airflow_joblogs.triggers.codearts.CodeArtsBuildTrigger")
+    service_name = "CodeArts Build"
+    known_states = BUILD_RESULTS
+    default_success_states = SUCCESS_RESULTS
+    default_failure_states = FAILURE_RESULTS
+
+    def __init__(
+        self,
+        *,
+        job_id: str,
+        parameters: dict[str, str] | None = None,
+        branch: str | None = None,
+        tag: str | None = None,
+        commit_id: str | None = None,
+        codearts_build_conn_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(conn_id=kwargs.pop("conn_id", None) or codearts_build_conn_id, **kwargs)
+        self.job_id = job_id
+        self.parameters = parameters
+        self.branch = branch
+        self.tag = tag
+        self.commit_id = commit_id
+
+    def _parameters(self) -> list[dict[str, str]] | None:
+        if self.parameters is None:
+            return None
+        if not isinstance(self.parameters, dict):
+            raise InvalidParameterError(
+                "parameters", f"{type(self.parameters).__name__} is not a dict", "{name: value}"
+            )
+        return parameter_list(self.parameters)
+
+    def _scm(self) -> dict[str, str] | None:
+        given = {
+            name: value
+            for name, value in (("branch", self.branch), ("tag", self.tag), ("commit_id", self.commit_id))
+            if value is not None and value != ""
+        }
+        for name, value in given.items():
+            if not isinstance(value, str) or not value.strip():
+                raise InvalidParameterError(name, f"{value!r} is not a non-empty string")
+        if len(given) > 1:
+            names = sorted(given)
+            raise InvalidParameterError(names[1], f"give one of branch, tag and commit_id, not {' and '.join(names)}")
+        if "branch" in given:
+            return {"branch": given["branch"], "build_type": "branch"}
+        if "tag" in given:
+            return {"build_tag": given["tag"], "build_type": "tag"}
+        if "commit_id" in given:
+            return {"build_commit_id": given["commit_id"], "build_type": "commitId"}
+        return None
+
+    def validate_start(self) -> None:
+        validate_job_id(self.job_id)
+        self._parameters()
+        self._scm()
+
+    def start_job(self, hook: CodeArtsBuildHook) -> dict[str, Any]:
+        answer = hook.run_job(validate_job_id(self.job_id), parameters=self._parameters(), scm=self._scm())
+        try:
+            ref = build_ref(self.job_id, answer.get("actual_build_number"))
+        except InvalidParameterError:
+            raise JobLogsError(
+                f"the service started no build it names (actual_build_number {answer.get('actual_build_number')!r})",
+                service=self.service_name,
+            ) from None
+        return {
+            "job_ref": ref,
+            **ref,
+            "octopus_job_name": answer.get("octopus_job_name"),
+            "daily_build_number": answer.get("daily_build_number"),
+        }
+
+    def job_outputs(self, hook: CodeArtsBuildHook, ref: dict[str, Any], status: JobStatus) -> dict[str, Any]:
+        return hook.get_build_outputs(ref["job_id"], validate_build_no(ref["build_no"]))

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_joblogs._imports import LazyClass
 from airflow_joblogs.hooks.mgn_model import DEFAULT_CONN_ID, job_ref, require_amazon_provider, validate_max_results
 from airflow_joblogs.models import LogChunk
 from airflow_joblogs.operators.base import JobLogOperator
+
+if TYPE_CHECKING:
+    from airflow_joblogs.contract import JobService
 from airflow_joblogs.validation import require_bool
 
 if TYPE_CHECKING:
@@ -43,7 +46,7 @@ class MgnJobLogOperator(JobLogOperator):
     template_fields = ("job_id", "account_id", "conn_id", "destination")
     #: the same normalized interface, over boto3; imported when the task runs, so parsing a DAG file does not
     #: load botocore
-    hook_class = LazyClass("airflow_joblogs.hooks.mgn.MgnHook")  # type: ignore[assignment]
+    hook_class: ClassVar[LazyClass[JobService]] = LazyClass("airflow_joblogs.hooks.mgn.MgnHook")
     service_name = "AWS MGN"
 
     def __init__(

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from airflow_joblogs._imports import LazyClass
 from airflow_joblogs.archive import safe_name
 from airflow_joblogs.hooks.qingcloud import (
     MAX_LIMIT,
@@ -15,6 +16,9 @@ from airflow_joblogs.hooks.qingcloud import (
 )
 from airflow_joblogs.models import LogChunk
 from airflow_joblogs.operators.base import JobLogOperator
+
+if TYPE_CHECKING:
+    from airflow_joblogs.contract import JobService
 
 
 class QingCloudClusterJobsOperator(JobLogOperator):
@@ -39,7 +43,7 @@ class QingCloudClusterJobsOperator(JobLogOperator):
     """
 
     template_fields = ("app", "cluster", "job_ids", "status", "zone", "conn_id", "destination")
-    hook_class = QingCloudHook
+    hook_class: ClassVar[LazyClass[JobService]] = LazyClass("airflow_joblogs.hooks.qingcloud.QingCloudHook")
     service_name = "QingCloud"
 
     def __init__(

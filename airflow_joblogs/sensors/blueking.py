@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_joblogs._imports import LazyClass
 from airflow_joblogs.hooks.blueking import (
     FAILURE_STATUSES,
     JOB_STATUS_NAMES,
     SUCCESS_STATUSES,
-    BlueKingJobHook,
     job_ref,
 )
 from airflow_joblogs.models import JobStatus
 from airflow_joblogs.sensors.base import JobSensor
+
+if TYPE_CHECKING:
+    from airflow_joblogs.contract import JobService
+    from airflow_joblogs.triggers.base import JobTrigger
 from airflow_joblogs.validation import require_bool
 
 WAITING_FOR_USER = 7
@@ -41,8 +44,8 @@ class BlueKingJobSensor(JobSensor):
     """
 
     template_fields = ("job_instance_id", "bk_biz_id", "bk_scope_type", "bk_scope_id", "conn_id")
-    hook_class = BlueKingJobHook
-    trigger_class = LazyClass("airflow_joblogs.triggers.blueking.BlueKingJobTrigger")  # type: ignore[assignment]
+    hook_class: ClassVar[LazyClass[JobService]] = LazyClass("airflow_joblogs.hooks.blueking.BlueKingJobHook")
+    trigger_class: ClassVar[LazyClass[JobTrigger]] = LazyClass("airflow_joblogs.triggers.blueking.BlueKingJobTrigger")
     service_name = "BlueKing JOB"
     known_states = frozenset(JOB_STATUS_NAMES)
     status_meanings = JOB_STATUS_NAMES

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_joblogs._imports import LazyClass
 from airflow_joblogs.hooks.codearts import (
     BUILD_RESULTS,
     FAILURE_RESULTS,
     SUCCESS_RESULTS,
-    CodeArtsBuildHook,
     build_ref,
 )
 from airflow_joblogs.sensors.base import JobSensor
+
+if TYPE_CHECKING:
+    from airflow_joblogs.contract import JobService
+    from airflow_joblogs.triggers.base import JobTrigger
 
 
 class CodeArtsBuildSensor(JobSensor):
@@ -36,8 +39,8 @@ class CodeArtsBuildSensor(JobSensor):
     """
 
     template_fields = ("job_id", "build_no", "conn_id")
-    hook_class = CodeArtsBuildHook
-    trigger_class = LazyClass("airflow_joblogs.triggers.codearts.CodeArtsBuildTrigger")  # type: ignore[assignment]
+    hook_class: ClassVar[LazyClass[JobService]] = LazyClass("airflow_joblogs.hooks.codearts.CodeArtsBuildHook")
+    trigger_class: ClassVar[LazyClass[JobTrigger]] = LazyClass("airflow_joblogs.triggers.codearts.CodeArtsBuildTrigger")
     service_name = "CodeArts Build"
     known_states = BUILD_RESULTS
     default_success_states = SUCCESS_RESULTS

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_joblogs._imports import LazyClass
 from airflow_joblogs.hooks.mgn_model import (
@@ -15,6 +15,10 @@ from airflow_joblogs.hooks.mgn_model import (
     require_amazon_provider,
 )
 from airflow_joblogs.sensors.base import JobSensor
+
+if TYPE_CHECKING:
+    from airflow_joblogs.contract import JobService
+    from airflow_joblogs.triggers.base import JobTrigger
 
 require_amazon_provider()
 
@@ -47,8 +51,8 @@ class MgnJobSensor(JobSensor):
 
     template_fields = ("job_id", "account_id", "conn_id")
     #: imported when the task runs, so parsing a DAG file does not load botocore
-    hook_class = LazyClass("airflow_joblogs.hooks.mgn.MgnHook")  # type: ignore[assignment]
-    trigger_class = LazyClass("airflow_joblogs.triggers.mgn.MgnJobTrigger")  # type: ignore[assignment]
+    hook_class: ClassVar[LazyClass[JobService]] = LazyClass("airflow_joblogs.hooks.mgn.MgnHook")
+    trigger_class: ClassVar[LazyClass[JobTrigger]] = LazyClass("airflow_joblogs.triggers.mgn.MgnJobTrigger")
     service_name = "AWS MGN"
     known_states = frozenset(STATUSES)
     default_success_states = SUCCESS_STATUSES

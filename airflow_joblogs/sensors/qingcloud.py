@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_joblogs._imports import LazyClass
-from airflow_joblogs.hooks.qingcloud import FAILURE_STATUSES, JOB_STATUSES, SUCCESS_STATUSES, QingCloudHook, job_ref
+from airflow_joblogs.hooks.qingcloud import FAILURE_STATUSES, JOB_STATUSES, SUCCESS_STATUSES, job_ref
 from airflow_joblogs.sensors.base import JobSensor
+
+if TYPE_CHECKING:
+    from airflow_joblogs.contract import JobService
+    from airflow_joblogs.triggers.base import JobTrigger
 
 
 class QingCloudClusterJobSensor(JobSensor):
@@ -33,8 +37,10 @@ class QingCloudClusterJobSensor(JobSensor):
     """
 
     template_fields = ("job_ids", "app", "cluster", "zone", "conn_id")
-    hook_class = QingCloudHook
-    trigger_class = LazyClass("airflow_joblogs.triggers.qingcloud.QingCloudClusterJobTrigger")  # type: ignore[assignment]
+    hook_class: ClassVar[LazyClass[JobService]] = LazyClass("airflow_joblogs.hooks.qingcloud.QingCloudHook")
+    trigger_class: ClassVar[LazyClass[JobTrigger]] = LazyClass(
+        "airflow_joblogs.triggers.qingcloud.QingCloudClusterJobTrigger"
+    )
     service_name = "QingCloud"
     known_states = frozenset(JOB_STATUSES)
     default_success_states = SUCCESS_STATUSES

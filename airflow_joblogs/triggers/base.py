@@ -13,15 +13,18 @@ from typing import Any, ClassVar
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_joblogs.exceptions import JobLogsError
-from airflow_joblogs.models import WAITING, JobStatus, decide
-from airflow_joblogs.streaming import StreamBudget
+from airflow_joblogs.log_rules import LogMatcher
+from airflow_joblogs.models import SUCCESS, WAITING, JobStatus, decide
+from airflow_joblogs.redaction import Redactor
+from airflow_joblogs.streaming import StreamBudget, afollow_logs
 
 _startup_heap_frozen = False
 
 
 def freeze_startup_heap() -> bool:
     """Move the objects that exist now out of the garbage collector's way, once per process (``gc.freeze()``),
-    unless ``[joblogs] gc_freeze`` is false or the process has turned the collector off. True if it froze.
+    when ``[joblogs] gc_freeze`` is true (off by default) and the process has not turned the collector off. True if
+    it froze.
 
     Called when the first of this provider's triggers starts in a process (the triggerer's): by then the
     process holds Airflow's and every provider's imported modules, a few hundred thousand objects that live as
@@ -36,7 +39,7 @@ def freeze_startup_heap() -> bool:
     _startup_heap_frozen = True
     from airflow.configuration import conf
 
-    if not gc.isenabled() or not conf.getboolean("joblogs", "gc_freeze", fallback=True):
+    if not gc.isenabled() or not conf.getboolean("joblogs", "gc_freeze", fallback=False):
         return False
     gc.collect()
     gc.freeze()
@@ -50,6 +53,14 @@ class JobTrigger(BaseTrigger):
     deferring), then one every ``poll_interval``, so triggers started together do not poll in step.
     All kwargs are JSON values. Events: ``{"status": "success"|"failure"|"timeout"|"error", "message",
     "job_status": {...}, "cursor": ...}``; errors are reported as events, never raised.
+
+    With ``cancel_on_kill`` (a run operator's job), :meth:`on_kill` terminates the job when a user marks the
+    deferred task failed or successful, or clears it (Airflow 3.3 and later call it then; earlier releases never
+    do). Never from :meth:`cleanup`, which also runs when a triggerer restarts or hands the trigger over.
+    ``log_rules`` (a :meth:`~airflow_joblogs.log_rules.LogMatcher.to_dict` state, bounded) carries the sensor's
+    ``fail_on_log_patterns`` and what they matched so far: streamed lines are matched as they arrive, at
+    success the rest of the log is read and matched, and the event carries the state back as ``log_rules``.
+    ``redact_patterns``: regular expressions replaced by ``***`` in streamed (and matched) lines.
     """
 
     #: dotted path of the hook class (imported lazily, so this module stays cheap for the triggerer)
@@ -70,8 +81,12 @@ class JobTrigger(BaseTrigger):
         stream_logs_max_bytes_per_check: int | None = None,
         stream_logs_max_bytes: int | None = None,
         streamed_bytes: int = 0,
+        cancel_on_kill: bool = False,
+        log_rules: dict[str, Any] | None = None,
+        redact_patterns: list[str] | None = None,
     ) -> None:
         super().__init__()
+        self.cancel_on_kill = bool(cancel_on_kill)
         self.conn_id = conn_id
         self.job_ref = job_ref
         self.success_states = list(success_states)
@@ -81,13 +96,20 @@ class JobTrigger(BaseTrigger):
         self.stream_logs = stream_logs
         self.cursor = cursor
         self.unknown_is_failure = unknown_is_failure
-        self.budget = StreamBudget(stream_logs_max_bytes_per_check, stream_logs_max_bytes, streamed_bytes)
+        matcher = LogMatcher.from_dict(log_rules) if log_rules else None
+        self.redact_patterns = list(redact_patterns) if redact_patterns else None
+        redactor = Redactor(self.redact_patterns, masker=False) if self.redact_patterns else None
+        self.budget = StreamBudget(
+            stream_logs_max_bytes_per_check, stream_logs_max_bytes, streamed_bytes, matcher, redactor
+        )
         self._resumed = False
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
+        kwargs: dict[str, Any] = {"cancel_on_kill": True} if self.cancel_on_kill else {}
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
             {
+                **kwargs,
                 "conn_id": self.conn_id,
                 "job_ref": self.job_ref,
                 "success_states": self.success_states,
@@ -100,8 +122,21 @@ class JobTrigger(BaseTrigger):
                 "stream_logs_max_bytes_per_check": self.budget.per_check,
                 "stream_logs_max_bytes": self.budget.per_task,
                 "streamed_bytes": self.budget.used,
+                "log_rules": self.budget.matcher.to_dict() if self.budget.matcher is not None else None,
+                "redact_patterns": self.redact_patterns,
             },
         )
+
+    async def on_kill(self) -> None:
+        """A user acted on the deferred task (Airflow >= 3.3): terminate the job a run operator started."""
+        if not self.cancel_on_kill:
+            return
+        hook = await self.amake_hook()
+        try:
+            answer = await hook.acancel_job(self.job_ref)
+            self.log.info("terminated %s: %s", self.job_ref, answer)
+        finally:
+            await hook.aclose()
 
     def make_hook(self) -> Any:
         from airflow_joblogs._imports import import_string
@@ -119,14 +154,15 @@ class JobTrigger(BaseTrigger):
         return self.make_hook()
 
     def _event(self, status: str, message: str, job_status: JobStatus | None = None) -> TriggerEvent:
-        return TriggerEvent(
-            {
-                "status": status,
-                "message": message,
-                "job_status": job_status.to_dict() if job_status else None,
-                "cursor": self.cursor,
-            }
-        )
+        payload = {
+            "status": status,
+            "message": message,
+            "job_status": job_status.to_dict() if job_status else None,
+            "cursor": self.cursor,
+        }
+        if self.budget.matcher is not None:
+            payload["log_rules"] = self.budget.matcher.to_dict()
+        return TriggerEvent(payload)
 
     async def _check(self, hook: Any, success: set[Any], failure: set[Any]) -> TriggerEvent | None:
         """One check: the event to fire (a verdict, or the deadline passed), or None to wait for the next.
@@ -137,19 +173,19 @@ class JobTrigger(BaseTrigger):
         triggerer's event loop, come sooner.
         """
         status: JobStatus = await hook.ajob_status_from_ref(self.job_ref)
-        if self.stream_logs:
-            if not self._resumed:
-                # Airflow keeps no trigger state but its kwargs: a trigger moved to another triggerer (the first
-                # one died) streams again from the cursor saved when the task deferred.
-                self._resumed = True
-                self.log.info(
-                    "%s job %s: first check of this trigger run; streaming resumes from the log position saved "
-                    "when the task deferred (after a move to another triggerer, lines since then are logged again)",
-                    status.service,
-                    status.job_id,
-                )
-            self.cursor = await hook.atail_logs(self.job_ref, self.cursor, self.log, self.budget)
+        if self.stream_logs and not self._resumed:
+            # Airflow keeps no trigger state but its kwargs: a trigger moved to another triggerer (the first
+            # one died) streams again from the cursor saved when the task deferred.
+            self._resumed = True
+            self.log.info(
+                "%s job %s: first check of this trigger run; streaming resumes from the log position saved "
+                "when the task deferred (after a move to another triggerer, lines since then are logged again)",
+                status.service,
+                status.job_id,
+            )
         verdict = decide(status, success, failure, self.unknown_is_failure)
+        if self.stream_logs or (self.budget.matcher is not None and verdict == SUCCESS):
+            self.cursor = await afollow_logs(hook, self.job_ref, self.cursor, self.log, self.budget, self.stream_logs)
         if verdict != WAITING:
             return self._event(verdict, f"{status.service} job {status.job_id} is {status.raw_status!r}", status)
         if self.end_time is not None and self.end_time <= time.time():
