@@ -14,6 +14,7 @@ when a test failed.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -195,12 +196,20 @@ class AirflowCluster:
             service.start()
         return self
 
+    def component_env(self, name: str) -> dict[str, str]:
+        env = {**self.env, "JOBLOGS_E2E_COMPONENT": name}
+        if component_kind(name) == "triggerer":
+            # JSON lines: a trigger's log lines that reach the triggerer's own output (see triggerer_spill) are
+            # read back with their task's fields
+            env["AIRFLOW__LOGGING__JSON_LOGS"] = "True"
+        return env
+
     def start(self, components: Iterable[str] | None = None) -> AirflowCluster:
         for name in self.components if components is None else components:
-            with open(self.output / f"{name}.out", "wb") as out:
+            with open(self.output / f"{name}.out", "ab") as out:  # appended: a restarted component keeps its past
                 self.processes[name] = subprocess.Popen(
                     airflow_command(*self.components[name]),
-                    env={**self.env, "JOBLOGS_E2E_COMPONENT": name},
+                    env=self.component_env(name),
                     stdout=out,
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
@@ -271,6 +280,52 @@ class AirflowCluster:
         del self.processes[name]
         self.killed[name] = proc
         return killed_at
+
+    def restart(self, name: str, timeout: float = 120) -> None:
+        """Start component ``name`` again after :meth:`kill` (a machine back); a Celery worker is waited for until
+        it says it is ready."""
+        out = self.output / f"{name}.out"
+        offset = out.stat().st_size if out.exists() else 0
+        self.killed.pop(name, None)
+        self.start([name])
+        if component_kind(name) != "celery-worker":
+            return
+        deadline = time.monotonic() + timeout
+        while " ready." not in out.read_bytes()[offset:].decode(errors="replace"):
+            self._check_alive()
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{name} not ready {timeout}s after its restart:\n{self.component_output_tail()}")
+            time.sleep(0.5)
+
+    def triggerer_spill(
+        self, dag_id: str, task_id: str, map_index: int = -1, run_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """A trigger's log events that its triggerer wrote to its own output instead of the trigger's log file.
+
+        Airflow 3.3's triggerer reads its trigger runner's log socket at most 4 KiB per loop of its main process
+        (``make_buffered_socket_reader``), and closes a trigger's log file when the runner reports the trigger
+        finished, which comes on another socket read whole each loop: log lines of that trigger still queued
+        then go to the triggerer's own log (``_process_log_messages_from_subprocess``: no file left for the
+        trigger id), with the task's fields. On a busy machine these are a trigger's last lines.
+        """
+        found = []
+        for path in sorted(self.output.glob("triggerer*.out")):
+            for line in path.read_text(errors="replace").splitlines():
+                if not line.startswith("{") or f'"{task_id}"' not in line:
+                    continue
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    continue
+                if (
+                    event.get("dag_id") == dag_id
+                    and event.get("task_id") == task_id
+                    and event.get("map_index", -1) == map_index
+                    and (run_id is None or event.get("run_id") == run_id)
+                ):
+                    event["triggerer_output"] = path.stem
+                    found.append(event)
+        return found
 
     def component_output_tail(self, lines: int = 25) -> str:
         parts = []
