@@ -2,12 +2,15 @@
 triggerers (see :mod:`airflow_cluster`).
 
 * every example DAG, with the checks of ``test_e2e_example_dags.py`` (imported: the same tests run here against
-  this deployment, through the module's own ``e2e_stage``);
+  this deployment, through the module's own ``e2e_stage``), and the asset example (its archive, and the DAG
+  scheduled on the asset);
 * 200 deferred BlueKing sensors at once: both triggerers carry some, each ends with its job's verdict;
 * a triggerer killed (SIGKILL) while sensors are deferred on it: the other adopts its triggers, no streamed
   line is lost, only the lines since the deferral are logged twice;
 * a Celery worker killed (SIGKILL) in the middle of an archive: the retry, on the other worker, writes the
   whole archive, never a partial one at its final path;
+* a Celery worker killed (SIGKILL) while a run operator waits on the job it started: the retry reattaches to
+  that job (one start request at the service);
 * the latency from a job's end to its sensor's success, here and on the LocalExecutor deployment.
 """
 
@@ -353,6 +356,7 @@ def test_a_worker_killed_mid_archive_the_retry_on_the_other_writes_the_whole_arc
     assert worker in WORKERS, f"no upload under way seen ({worker!r})"
     stage.airflow.kill(worker)
     killed = time.monotonic()
+    request.addfinalizer(lambda: stage.airflow.restart(worker))  # back for the next scenario
 
     seen: dict[str, set[int]] = {}
 
@@ -381,6 +385,51 @@ def test_a_worker_killed_mid_archive_the_retry_on_the_other_writes_the_whole_arc
         request,
         f"archive of {len(data) / 2**20:.0f} MiB: {worker} killed mid-upload; try 2 on {ti['hostname']} "
         f"succeeded {time.monotonic() - killed:.0f}s later",
+    )
+
+
+# -- a worker dies while a run operator waits ---------------------------------------------------------------
+def test_a_worker_killed_mid_wait_the_retry_reattaches_to_the_job_it_started(e2e_stage, request):
+    """A run operator waiting in its worker (not deferred), the worker killed with SIGKILL: the retry finds the
+    job the first try started (``task_state_store``) and waits on it; the service saw one start request."""
+    from airflow_joblogs.operators.run import STARTED_JOB_KEY
+
+    stage, dag_id, task_id = e2e_stage, "e2e_run_reattach", "run_plan"
+    emulator = stage.emulators["blueking"]
+    starts_before = emulator.start_requests
+    stage.airflow.trigger(dag_id, RUN_ID, LOGICAL_DATE)
+    deadline = time.monotonic() + 240
+    started = None
+    while time.monotonic() < deadline:
+        try:  # pushed once the started job is in the task state store
+            started = stage.airflow.xcom(dag_id, RUN_ID, task_id, STARTED_JOB_KEY)
+            break
+        except RuntimeError:
+            time.sleep(0.2)
+    assert started is not None, f"the job was never started\n{stage.airflow.component_output_tail()}"
+    started = started if isinstance(started, dict) else json.loads(started)
+    ti = stage.airflow.task_instances(dag_id, RUN_ID)[task_id]
+    worker = ti["hostname"]
+    assert worker in WORKERS and ti["state"] == "running", ti
+    assert emulator.start_requests == starts_before + 1
+    stage.airflow.kill(worker)
+    request.addfinalizer(lambda: stage.airflow.restart(worker))
+
+    wait_run(stage, dag_id, timeout=240)
+    ti = stage.airflow.task_instances(dag_id, RUN_ID)[task_id]
+    assert ti["state"] == "success" and ti["try_number"] == 2, ti
+    assert ti["hostname"] != worker
+    assert emulator.start_requests == starts_before + 1, "the retry started no other job"
+    result = stage.airflow.xcom(dag_id, RUN_ID, task_id)
+    result = result if isinstance(result, dict) else json.loads(result)
+    assert result["job_instance_id"] == started["job_instance_id"]
+    assert result["status"]["raw"] == 3, result  # the plan's job succeeded
+    log = "\n".join(str(e.get("event", "")) for e in stage.airflow.task_log(dag_id, RUN_ID, task_id, try_number=2))
+    assert f"BlueKing JOB job {started['job_instance_id']}, started by an earlier try" in log, log[-3000:]
+    report(
+        request,
+        f"run operator: {worker} killed while waiting on job {started['job_instance_id']}; try 2 on "
+        f"{ti['hostname']} reattached to it; start requests at the emulator: 1",
     )
 
 

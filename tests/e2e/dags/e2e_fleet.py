@@ -4,7 +4,8 @@ whose worker dies.
 ``e2e_fleet_sensors`` waits on ``JOBLOGS_E2E_FLEET_JOBS`` BlueKing jobs (2001 on: the emulator's
 ``fleet_jobs``), one mapped deferrable sensor each, streaming their logs; ``e2e_failover_sensors`` on the
 ``JOBLOGS_E2E_FAILOVER_JOBS`` jobs after them. ``e2e_archive_retry`` archives job 1005's large log to
-``JOBLOGS_ARCHIVE_ROOT`` with one retry.
+``JOBLOGS_ARCHIVE_ROOT`` with one retry. ``e2e_run_reattach`` starts job plan 101 and waits on it in its worker
+(not deferred), with one retry.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import DAG
 
-from airflow_joblogs.operators.blueking import BlueKingJobLogOperator
+from airflow_joblogs.operators.blueking import BlueKingExecuteJobPlanOperator, BlueKingJobLogOperator
 from airflow_joblogs.sensors.blueking import BlueKingJobSensor
 
 FIRST_JOB = 2001
@@ -51,6 +52,17 @@ with DAG("e2e_archive_retry", schedule=None, start_date=datetime(2026, 1, 1), ca
         log_format="text",
         if_unfinished="wait",
         wait_interval=1,
+        retries=1,
+        retry_delay=timedelta(seconds=1),
+    )
+
+with DAG("e2e_run_reattach", schedule=None, start_date=datetime(2026, 1, 1), catchup=False) as run_reattach:
+    BlueKingExecuteJobPlanOperator(
+        task_id="run_plan",
+        job_plan_id=101,
+        bk_biz_id=2,
+        deferrable=False,
+        poll_interval=1,
         retries=1,
         retry_delay=timedelta(seconds=1),
     )
