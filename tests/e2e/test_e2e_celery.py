@@ -207,6 +207,33 @@ def run_fleet(stage: Stage, dag_id: str = "e2e_fleet_sensors", timeout: float = 
     return {"tis": tis, "carried": carried, "elapsed": time.monotonic() - started}
 
 
+# -- the asset example ----------------------------------------------------------------------------------------
+def test_the_asset_example_archives_and_the_dag_scheduled_on_the_asset_verifies_it(e2e_stage):
+    """``blueking_archive_asset.py``: its run succeeds, the asset event's manifest names the archive on S3 (job
+    1006's host logs, byte for byte), and the DAG scheduled on the asset runs and succeeds."""
+    import hashlib
+
+    stage, airflow = e2e_stage, e2e_stage.airflow
+    airflow.trigger("blueking_archive_asset", RUN_ID, LOGICAL_DATE)
+    deadline = time.monotonic() + 240
+    checks: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        checks = airflow.api("GET", "dags/blueking_archive_check/dagRuns")["dag_runs"]
+        if checks and all(run["state"] in ("success", "failed") for run in checks):
+            break
+        time.sleep(1)
+    assert airflow.api("GET", f"dags/blueking_archive_asset/dagRuns/{RUN_ID}")["state"] == "success"
+    assert [run["state"] for run in checks] == ["success"], checks
+    events = airflow.api("GET", "assets/events", params={"source_dag_id": "blueking_archive_asset"})["asset_events"]
+    assert len(events) == 1, events
+    manifest = events[0]["extra"]
+    key = manifest["uri"].removeprefix(f"s3://aws_s3@{stage.bucket}/")
+    data = stage.s3().get_object(Bucket=stage.bucket, Key=key)["Body"].read()
+    assert manifest["bytes"] == len(data) and manifest["sha256"] == hashlib.sha256(data).hexdigest()
+    body = "".join(line for line in data.decode().splitlines(keepends=True) if not line.startswith("===== "))
+    assert body == "".join(log for _step, _ip, log in blueking_host_logs(stage, 1006))
+
+
 # -- 200 deferred sensors ----------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def fleet_run(e2e_stage: Stage, request: pytest.FixtureRequest) -> dict[str, Any]:
