@@ -18,6 +18,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,6 +128,28 @@ def _connection_secrets(conn: dict[str, Any]) -> set[str]:
     return {s for s in found if s}
 
 
+def connection_commands(bk: dict[str, Any], qc: dict[str, Any]) -> list[list[str]]:
+    """``airflow connections add`` for BlueKing JOB (flags) and QingCloud (a JSON document)."""
+    return [
+        [
+            "connections",
+            "add",
+            "bk_job_default",
+            "--conn-type",
+            "bk_job",
+            "--conn-host",
+            bk["host"],
+            "--conn-login",
+            bk["login"],
+            "--conn-password",
+            bk["password"],
+            "--conn-extra",
+            json.dumps(bk["extra"]),
+        ],
+        ["connections", "add", "qingcloud_default", "--conn-json", json.dumps(qc)],
+    ]
+
+
 @contextmanager
 def deployment(
     s3_server: str,
@@ -188,24 +211,17 @@ def deployment(
 
         cluster.start_services()
         cluster.run_cli("db", "migrate")
-        # as the connection pages show it: flags for one, a JSON document for the other
-        cluster.run_cli(
-            "connections",
-            "add",
-            "bk_job_default",
-            "--conn-type",
-            "bk_job",
-            "--conn-host",
-            bk["host"],
-            "--conn-login",
-            bk["login"],
-            "--conn-password",
-            bk["password"],
-            "--conn-extra",
-            json.dumps(bk["extra"]),
-        )
-        cluster.run_cli("connections", "add", "qingcloud_default", "--conn-json", json.dumps(qc))
+        # as the connection pages show it: flags for one, a JSON document for the other. On PostgreSQL they are
+        # added while the components start (nothing reads a connection before a task runs); sqlite takes one
+        # writer at a time
+        adding = ThreadPoolExecutor(2 if cluster.database is not None else 1)
+        added = [adding.submit(cluster.run_cli, *args) for args in connection_commands(bk, qc)]
+        if cluster.database is None:
+            adding.shutdown()
         cluster.start()
+        adding.shutdown()
+        for future in added:
+            future.result()
         cluster.wait_healthy()
         cluster.wait_dags(
             ["blueking_deploy_gate", "codearts_build_archive", "qingcloud_cluster_jobs", "mgn_cutover_logs"]
