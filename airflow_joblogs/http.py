@@ -22,7 +22,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
@@ -40,6 +40,7 @@ from airflow_joblogs.exceptions import (
     TransientError,
 )
 from airflow_joblogs.loop_shared import LoopShared
+from airflow_joblogs.models import LogChunk
 
 log = logging.getLogger(__name__)
 
@@ -110,10 +111,14 @@ class Outputs:
     """A program step: output items handed out in order, as if yielded one by one (with less work per item,
     for a page of many small units)."""
 
-    items: Sequence[Any]
+    items: Sequence[LogChunk]
 
 
-Program = Generator[Any, Any, Any]
+#: what a program yields: a step for its driver, or an output item (a log chunk) handed to its consumer
+Step = Call | Gather | Sleep | Outputs | LogChunk
+#: a program returning a ``T``: it yields steps and outputs, receives each call's decoded payload back, and returns
+#: its result (the return value of :meth:`ServiceClient.run` and of ``yield from`` :meth:`ServiceClient.iterate`)
+Program = Generator[Step, Any, T]
 _STEPS = (Call, Outputs, Gather, Sleep)
 
 
@@ -488,8 +493,26 @@ class ServiceClient:
 
         return list(await asyncio.gather(*(one(c) for c in step.calls)))
 
-    def iterate(self, program: Program, result: list[Any] | None = None) -> Iterator[Any]:
-        """Drive ``program`` synchronously, yielding its outputs; its return value is appended to ``result``.
+    def _execute(self, step: Call | Gather | Sleep) -> Any:
+        """Carry out one step synchronously; what the program receives back."""
+        if isinstance(step, Call):
+            return self.call(step.request, step.decode)
+        if isinstance(step, Gather):
+            return self._gather(step)
+        time.sleep(step.seconds)
+        return None
+
+    async def _aexecute(self, step: Call | Gather | Sleep) -> Any:
+        if isinstance(step, Call):
+            return await self.acall(step.request, step.decode)
+        if isinstance(step, Gather):
+            return await self._agather(step)
+        await asyncio.sleep(step.seconds)
+        return None
+
+    def iterate(self, program: Program[T]) -> Generator[Any, None, T]:
+        """Drive ``program`` synchronously, yielding its outputs; returns (``StopIteration.value``, or the value of
+        ``yield from``) what the program returns.
 
         A failed call is thrown into the program, so a program may catch an error it expects.
         """
@@ -499,84 +522,111 @@ class ServiceClient:
             try:
                 item = resume(value)
             except StopIteration as stop:
-                if result is not None:
-                    result.append(stop.value)
+                result: T = stop.value
+                return result
+            resume, value = program.send, None
+            if not isinstance(item, _STEPS):  # an output item, by far the most common
+                yield item
+            elif isinstance(item, Outputs):
+                yield from item.items
+            else:
+                try:
+                    value = self._execute(item)
+                except JobLogsError as exc:
+                    resume, value = program.throw, exc
+
+    async def aiterate(self, program: Program[Any]) -> AsyncIterator[Any]:
+        """Drive ``program`` on the event loop, yielding its outputs (the async twin of :meth:`iterate`; its
+        return value is dropped: use :meth:`arun` with ``output`` to have it)."""
+        resume: Callable[[Any], Any] = program.send
+        value: Any = None
+        while True:
+            try:
+                item = resume(value)
+            except StopIteration:
                 return
             resume, value = program.send, None
-            try:
-                if not isinstance(item, _STEPS):  # an output item, by far the most common
-                    yield item
-                elif isinstance(item, Call):
-                    value = self.call(item.request, item.decode)
-                elif isinstance(item, Outputs):
-                    yield from item.items
-                elif isinstance(item, Gather):
-                    value = self._gather(item)
-                else:
-                    time.sleep(item.seconds)
-            except JobLogsError as exc:
-                resume, value = program.throw, exc
+            if not isinstance(item, _STEPS):
+                yield item
+            elif isinstance(item, Outputs):
+                for output in item.items:
+                    yield output
+            else:
+                try:
+                    value = await self._aexecute(item)
+                except JobLogsError as exc:
+                    resume, value = program.throw, exc
 
-    async def aiterate(self, program: Program, result: list[Any] | None = None) -> AsyncIterator[Any]:
-        """Drive ``program`` on the event loop, yielding its outputs (the async twin of :meth:`iterate`)."""
+    def run(self, program: Program[T], output: Callable[[Any], object] | None = None) -> T:
+        """Drive ``program`` and return its return value; each output item goes to ``output`` (a program that
+        yields one without ``output`` is a mistake: TypeError)."""
+        outputs = self.iterate(program)
+        while True:
+            try:
+                item = next(outputs)
+            except StopIteration as stop:
+                result: T = stop.value
+                return result
+            if output is None:
+                raise TypeError(f"program yielded an output item {type(item).__name__}; use iterate()")
+            output(item)
+
+    async def arun(self, program: Program[T], output: Callable[[Any], object] | None = None) -> T:
+        """The async twin of :meth:`run`."""
         resume: Callable[[Any], Any] = program.send
         value: Any = None
         while True:
             try:
                 item = resume(value)
             except StopIteration as stop:
-                if result is not None:
-                    result.append(stop.value)
-                return
+                result: T = stop.value
+                return result
             resume, value = program.send, None
-            try:
-                if not isinstance(item, _STEPS):
-                    yield item
-                elif isinstance(item, Call):
-                    value = await self.acall(item.request, item.decode)
-                elif isinstance(item, Outputs):
-                    for output in item.items:
-                        yield output
-                elif isinstance(item, Gather):
-                    value = await self._agather(item)
+            if not isinstance(item, _STEPS) or isinstance(item, Outputs):
+                if output is None:
+                    raise TypeError(f"program yielded an output item {type(item).__name__}; use aiterate()")
+                if isinstance(item, Outputs):
+                    for each in item.items:
+                        output(each)
                 else:
-                    await asyncio.sleep(item.seconds)
-            except JobLogsError as exc:
-                resume, value = program.throw, exc
-
-    def run(self, program: Program) -> Any:
-        """Drive a program that produces no outputs and return its return value."""
-        result: list[Any] = []
-        for item in self.iterate(program, result):
-            raise TypeError(f"program yielded an output item {type(item).__name__}; use iterate()")
-        return result[0]
-
-    async def arun(self, program: Program) -> Any:
-        result: list[Any] = []
-        async for item in self.aiterate(program, result):
-            raise TypeError(f"program yielded an output item {type(item).__name__}; use aiterate()")
-        return result[0]
+                    output(item)
+            else:
+                try:
+                    value = await self._aexecute(item)
+                except JobLogsError as exc:
+                    resume, value = program.throw, exc
 
 
-def relay(program: Program, transform: Callable[[Any], Any]) -> Program:
+def relay(program: Program[T], transform: Callable[[Any], Any]) -> Program[T]:
     """Run a sub-program inside a program: pass its calls and sleeps through, hand each of its outputs
     to ``transform`` and yield what ``transform`` returns (None drops the output). Returns the
-    sub-program's return value. Use as ``result = yield from relay(sub, fn)``."""
+    sub-program's return value. Use as ``result = yield from relay(sub, fn)``.
+
+    As with ``yield from``, an exception thrown in (a failed call) is thrown into the sub-program, so a
+    sub-program that catches an error it expects sees it, and closing the relay closes the sub-program.
+    """
+    resume: Callable[[Any], Any] = program.send
     reply: Any = None
     while True:
         try:
-            item = program.send(reply)
+            item = resume(reply)
         except StopIteration as stop:
-            return stop.value
+            result: T = stop.value
+            return result
+        resume, reply = program.send, None
         if isinstance(item, Outputs):
-            reply = None
             kept = [out for out in map(transform, item.items) if out is not None]
-            if kept:
-                yield Outputs(kept)
-        elif isinstance(item, _STEPS):
+            if not kept:
+                continue
+            item = Outputs(kept)
+        elif not isinstance(item, _STEPS):
+            item = transform(item)
+            if item is None:
+                continue
+        try:
             reply = yield item
-        else:
-            reply = None
-            out = transform(item)
-            if out is not None:
-                yield out
+        except GeneratorExit:
+            program.close()
+            raise
+        except BaseException as exc:  # the sub-program's to catch; it re-raises what it does not
+            resume, reply = program.throw, exc

@@ -164,6 +164,16 @@ class JobWaitMixin:
             meaning = status.state.value.replace("_", " ")
         return f"{status.raw_status!r} ({meaning})" if meaning else repr(status.raw_status)
 
+    def status_summary(self, status: JobStatus | None) -> dict[str, Any] | None:
+        """The final status as a task returns it: ``{"raw", "state", "meaning"}`` (None without a status)."""
+        if status is None:
+            return None
+        return {
+            "raw": status.raw_status,
+            "state": status.state.value,
+            "meaning": self.status_meanings.get(status.raw_status, status.state.value.replace("_", " ")),
+        }
+
     def check_once(self, ref: dict[str, Any]) -> bool:
         """One check: the status now (and new log lines with ``stream_logs``); True on success, False while the
         job runs; the failure report (or a skip, see :meth:`raise_failure`) when it failed."""
@@ -240,11 +250,20 @@ class JobWaitMixin:
         return f"{text}. {hint}" if hint else text
 
     def deadline(self, timeout: float, execution_timeout: Any) -> float:
-        """The wall-clock time waiting ends: ``timeout`` seconds from now, or the task's ``execution_timeout``."""
+        """The wall-clock time waiting ends: ``timeout`` seconds from now, or the task's ``execution_timeout``
+        (the earlier; :meth:`wait_limit` names it)."""
         end_time = time.time() + timeout
         if execution_timeout is not None:
             end_time = min(end_time, time.time() + execution_timeout.total_seconds())
         return end_time
+
+    def wait_limit(self, timeout: float, execution_timeout: Any) -> str:
+        """The limit that sets :meth:`deadline`, for messages: ``the timeout of 60s``, or ``the execution_timeout
+        of 30s`` when the task's ``execution_timeout`` is shorter. Both count from the same moment, so a resumed
+        task (a new operator instance after a deferral) names the same one from its arguments alone."""
+        if execution_timeout is not None and execution_timeout.total_seconds() < timeout:
+            return f"the execution_timeout of {execution_timeout.total_seconds():g}s"
+        return f"the timeout of {timeout:g}s"
 
     def make_trigger(self, ref: dict[str, Any], poll_interval: float, end_time: float, **extra: Any) -> JobTrigger:
         """The trigger that waits on ``ref`` from the triggerer, carrying the log cursor and stream budget."""

@@ -1,11 +1,14 @@
-"""Gate a release on a BlueKing JOB deployment, then archive its logs; a second job shows a failure.
+"""Start a BlueKing JOB deployment, wait for it, then archive its logs; a second deployment shows a failure.
 
-``wait_for_deploy`` waits for job 1001 (in the triggerer when deferrable, streaming the hosts' new log
-lines into the task log while it waits). Once it succeeded, ``archive_deploy_logs`` writes every step's
-and host's log to object storage under a templated path. Job 1002 fails on two hosts:
-``wait_for_failed_deploy`` fails with an error naming the step, the hosts, what their ``ip_status``
-means, their exit codes and the last lines of their logs, and ``archive_failed_deploy_logs`` still
-archives the evidence (``trigger_rule="all_done"``) as JSON Lines.
+``deploy`` starts job plan 101 (``execute_job_plan``, with the ``version`` variable set for this run) and
+waits for the job it started (in the triggerer when deferrable, streaming the hosts' new log lines into the
+task log while it waits); its "Job console" link opens the job in the JOB web console when the connection has
+a ``console_url`` extra, and marking the task failed terminates the job. Once it succeeded,
+``archive_deploy_logs`` writes every step's and host's log to object storage under a templated path. Plan 102
+fails on two hosts: ``failed_deploy`` fails with an error naming the step, the hosts, what their ``ip_status``
+means, their exit codes and the last lines of their logs, and ``archive_failed_deploy_logs`` still archives
+the evidence (``trigger_rule="all_done"``) as JSON Lines. The archives take the job from the run's result:
+``deploy.output["job_instance_id"]`` (pushed right after the start, so it is there when the job fails too).
 
 Set ``JOBLOGS_ARCHIVE_ROOT`` to any ObjectStoragePath URL (``s3://aws_default@bucket/deploys``,
 ``file:///srv/archive``); deferrable or not follows ``[operators] default_deferrable``.
@@ -18,8 +21,7 @@ from datetime import datetime
 
 from airflow.sdk import DAG
 
-from airflow_joblogs.operators.blueking import BlueKingJobLogOperator
-from airflow_joblogs.sensors.blueking import BlueKingJobSensor
+from airflow_joblogs.operators.blueking import BlueKingExecuteJobPlanOperator, BlueKingJobLogOperator
 
 ARCHIVE_ROOT = os.environ.get("JOBLOGS_ARCHIVE_ROOT", "file:///tmp/airflow-joblogs-archive").rstrip("/")
 
@@ -31,38 +33,39 @@ with DAG(
     tags=["joblogs", "blueking"],
     doc_md=__doc__,
 ) as dag:
-    wait_for_deploy = BlueKingJobSensor(
-        task_id="wait_for_deploy",
-        job_instance_id=1001,
+    deploy = BlueKingExecuteJobPlanOperator(
+        task_id="deploy",
+        job_plan_id=101,
         bk_biz_id=2,
-        poke_interval=1,
+        global_vars={"version": "v2.3"},
+        poll_interval=1,
         timeout=300,
         stream_logs=True,
     )
     archive_deploy_logs = BlueKingJobLogOperator(
         task_id="archive_deploy_logs",
-        job_instance_id=1001,
+        job_instance_id=deploy.output["job_instance_id"],
         bk_biz_id=2,
         destination=ARCHIVE_ROOT + "/blueking/{{ ds }}/",
         log_format="text",
     )
-    wait_for_deploy >> archive_deploy_logs
+    deploy >> archive_deploy_logs
 
-    wait_for_failed_deploy = BlueKingJobSensor(
-        task_id="wait_for_failed_deploy",
-        job_instance_id=1002,
+    failed_deploy = BlueKingExecuteJobPlanOperator(
+        task_id="failed_deploy",
+        job_plan_id=102,
         bk_biz_id=2,
-        poke_interval=1,
+        poll_interval=1,
         timeout=300,
         log_tail_lines=5,
     )
     archive_failed_deploy_logs = BlueKingJobLogOperator(
         task_id="archive_failed_deploy_logs",
-        job_instance_id=1002,
+        job_instance_id=failed_deploy.output["job_instance_id"],
         bk_biz_id=2,
         destination=ARCHIVE_ROOT + "/blueking/{{ ds }}/",
         log_format="jsonl",
         trigger_rule="all_done",
-        if_unfinished="warn",  # the evidence even if the sensor gave up before the job ended
+        if_unfinished="warn",  # the evidence even if the run gave up before the job ended
     )
-    wait_for_failed_deploy >> archive_failed_deploy_logs
+    failed_deploy >> archive_failed_deploy_logs

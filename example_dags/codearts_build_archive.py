@@ -1,14 +1,16 @@
-"""Wait for a Huawei Cloud CodeArts build, then archive its whole run log and one build action's log.
+"""Run a Huawei Cloud CodeArts build, wait for it, then archive its whole run log and one build action's log.
 
-``wait_for_build`` waits for build ``build_no`` of build task ``job_id`` to succeed (in the triggerer when
-deferrable), streaming the build's new log lines into the task log while it waits. Once it succeeded,
-``archive_build_log`` writes the whole run log, exactly as the service serves it, to object storage
-under a templated path, and ``archive_unit_test_log`` writes the log of build action 3 (the unit tests)
-as JSON Lines, one record per page with the API's fields (offsets, ``log``, ``has_more``, ``location``).
-Each returns a manifest (size, lines, sha256, final offsets).
+``build`` runs build task ``job_id`` (``POST /v3/jobs/build``) and waits for the new build to succeed (in the
+triggerer when deferrable), streaming the build's new log lines into the task log while it waits; its "Job
+console" link opens the build in the CodeArts Build console when the connection has a ``console_url`` extra,
+and marking the task failed stops the build. Once it succeeded, ``archive_build_log`` writes the whole run
+log, exactly as the service serves it, to object storage under a templated path, and
+``archive_unit_test_log`` writes the log of build action 3 (the unit tests) as JSON Lines, one record per page
+with the API's fields (offsets, ``log``, ``has_more``, ``location``). Each returns a manifest (size, lines,
+sha256, final offsets). The archives take the build from the run's result: ``build.output["build_no"]``.
 
 The defaults point at the bundled emulator's catalogue (``python -m airflow_joblogs.emulators codearts``);
-trigger the DAG with other ``params`` for a real build. Set ``JOBLOGS_ARCHIVE_ROOT`` to any
+trigger the DAG with other ``params`` for a real build task. Set ``JOBLOGS_ARCHIVE_ROOT`` to any
 ObjectStoragePath URL (``s3://aws_default@bucket/builds``, ``file:///srv/archive``); deferrable or not
 follows ``[operators] default_deferrable``.
 """
@@ -20,8 +22,7 @@ from datetime import datetime
 
 from airflow.sdk import DAG, Param
 
-from airflow_joblogs.operators.codearts import CodeArtsBuildLogOperator
-from airflow_joblogs.sensors.codearts import CodeArtsBuildSensor
+from airflow_joblogs.operators.codearts import CodeArtsBuildLogOperator, CodeArtsBuildRunOperator
 
 ARCHIVE_ROOT = os.environ.get("JOBLOGS_ARCHIVE_ROOT", "file:///tmp/airflow-joblogs-archive").rstrip("/")
 
@@ -34,31 +35,29 @@ with DAG(
     doc_md=__doc__,
     params={
         "job_id": Param("a1b2c3d4e5f60718293a4b5c6d7e8f90", type="string", pattern="^[a-z0-9]{32}$"),
-        "build_no": Param(7, type="integer", minimum=1),
         "step_id": Param(3, type="integer", minimum=0),
     },
 ) as dag:
-    wait_for_build = CodeArtsBuildSensor(
-        task_id="wait_for_build",
+    build = CodeArtsBuildRunOperator(
+        task_id="build",
         job_id="{{ params.job_id }}",
-        build_no="{{ params.build_no }}",
-        poke_interval=1,
+        poll_interval=1,
         timeout=600,
         stream_logs=True,
     )
     archive_build_log = CodeArtsBuildLogOperator(
         task_id="archive_build_log",
-        job_id="{{ params.job_id }}",
-        build_no="{{ params.build_no }}",
+        job_id=build.output["job_id"],
+        build_no=build.output["build_no"],
         destination=ARCHIVE_ROOT + "/codearts/{{ ds }}/",
         log_format="text",
     )
     archive_unit_test_log = CodeArtsBuildLogOperator(
         task_id="archive_unit_test_log",
-        job_id="{{ params.job_id }}",
-        build_no="{{ params.build_no }}",
+        job_id=build.output["job_id"],
+        build_no=build.output["build_no"],
         step_id="{{ params.step_id }}",
         destination=ARCHIVE_ROOT + "/codearts/{{ ds }}/",
         log_format="jsonl",
     )
-    wait_for_build >> [archive_build_log, archive_unit_test_log]
+    build >> [archive_build_log, archive_unit_test_log]

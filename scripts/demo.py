@@ -26,10 +26,10 @@ DEFAULT_OUTPUT = ROOT / "demo-output"
 
 #: example DAG file -> (service, the tasks that are meant to fail: they show what a failed remote job looks like)
 DEMO_DAGS: dict[str, tuple[str, set[str]]] = {
-    "blueking_deploy_gate.py": ("BlueKing JOB", {"wait_for_failed_deploy"}),
+    "blueking_deploy_gate.py": ("BlueKing JOB", {"failed_deploy"}),
     "qingcloud_cluster_jobs.py": ("QingCloud", {"wait_for_resize"}),
     "codearts_build_archive.py": ("CodeArts Build", set()),
-    "mgn_cutover_logs.py": ("AWS MGN", {"wait_for_failed_cutover"}),
+    "mgn_cutover_logs.py": ("AWS MGN", {"start_failed_cutover"}),
 }
 
 

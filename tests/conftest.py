@@ -138,7 +138,9 @@ def qc_server() -> Iterator[EmulatorServer]:
 
 @pytest.fixture
 def qc(qc_server: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[EmulatorServer]:
-    """The QingCloud emulator with clean faults and job clocks, and its connection set."""
+    """The QingCloud emulator with clean faults and job clocks, no jobs or cluster changes from cluster actions
+    of earlier tests, and its connection set."""
+    qc_server.emulator.reset()  # type: ignore[attr-defined]
     yield from fresh(qc_server, monkeypatch)
 
 
@@ -169,8 +171,9 @@ def mgn_server() -> Iterator[EmulatorServer]:
 
 @pytest.fixture
 def mgn(mgn_server: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[EmulatorServer]:
-    """The MGN emulator with clean faults and job clocks, and its ``aws_default`` connection set."""
+    """The MGN emulator with clean faults and job clocks, no started jobs, and its ``aws_default`` connection set."""
     mgn_server.emulator.require_access_key = None  # type: ignore[attr-defined]
+    mgn_server.emulator.reset_started()  # type: ignore[attr-defined]
     yield from fresh(mgn_server, monkeypatch)
 
 

@@ -375,16 +375,10 @@ def answer(body: dict[str, Any], status: int = 200) -> httpx.Response:
     return httpx.Response(status, json=body, headers={"X-Bkapi-Request-Id": "gw-request-1"})
 
 
-def hook_in(style: str) -> BlueKingJobHook:
-    hook = BlueKingJobHook("bk_job_default")
-    hook.api_style = style
-    return hook
-
-
 # -- the hook reads the real answers ------------------------------------------------------------------------------
 def test_the_hook_reads_a_real_v3_status():
     body = decode_envelope(answer(V3_STATUS))
-    status = hook_in("gateway_v3")._to_status({"job_instance_id": 100}, body)
+    status = BlueKingJobHook._to_status("gateway_v3", {"job_instance_id": 100}, body)
     assert status.state is JobState.FAILED and status.raw_status == 4 and status.name == "deploy"
     _, steps = _steps_from_status("gateway_v3", body)
     assert steps[0]["hosts"][0]["exit_code"] == 1 and steps[0]["hosts"][0]["status"] == 104
@@ -392,7 +386,7 @@ def test_the_hook_reads_a_real_v3_status():
 
 def test_the_hook_reads_a_real_v2_status():
     body = decode_envelope(answer(V2_STATUS))
-    status = hook_in("esb_v2")._to_status({"job_instance_id": 100}, body)
+    status = BlueKingJobHook._to_status("esb_v2", {"job_instance_id": 100}, body)
     assert status.state is JobState.SUCCESS and status.detail["finished"] is True
     _, steps = _steps_from_status("esb_v2", body)
     assert steps[0]["hosts"] == [{"ip": "127.0.0.1", "bk_cloud_id": 0, "status": 9}]

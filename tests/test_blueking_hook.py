@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 
 import pytest
@@ -346,3 +347,29 @@ def test_batch_reads_host_id_list_and_ignores_ip_list_beside_it(bk):
     with pytest.raises(RemoteValidationError) as info:
         hook.api.call(ApiRequest("POST", "/api/v3/batch_get_job_instance_ip_log", json=body), decode_envelope)
     assert info.value.code == 1241007 and "host_id_list/ip_list" in str(info.value)
+
+
+@pytest.mark.parametrize(("conn_id", "style"), [("bk_job_esb", "esb_v2"), ("bk_job_default", "gateway_v3")])
+def test_the_connection_is_read_into_a_client_and_settings_that_programs_receive(bk, conn_id, style):
+    """The API style travels in the settings read with the client, not on the hook: a program built with a
+    connection's settings runs in that style whatever hook drives it, sync or async."""
+    wait_terminal(BlueKingJobHook(conn_id), 1001)
+    hook = BlueKingJobHook(conn_id)
+    api, settings = hook.connect()
+    assert settings.api_style == style and settings.conn_id == conn_id and settings.base_url == api.base_url
+    assert hook.connect() == (api, settings)  # read once
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.api_style = "gateway_v3"  # type: ignore[misc]
+    assert "api_style" not in vars(hook)
+    ref = job_ref(1001, bk_biz_id=2)
+    assert api.run(hook.status_program(settings, ref)).raw_status == 3
+
+    other = BlueKingJobHook("bk_job_default" if style == "esb_v2" else "bk_job_esb")
+    other_api, other_settings = asyncio.run(other.aconnect())
+    assert other_settings.api_style != style
+    chunks = asyncio.run(_collect(other_api.aiterate(other.log_program(other_settings, ref))))
+    assert [c.text for c in chunks] == [c.text for c in api.iterate(hook.log_program(settings, ref))]
+
+
+async def _collect(chunks):
+    return [chunk async for chunk in chunks]

@@ -31,7 +31,13 @@ from airflow_joblogs.exceptions import (
     RemoteValidationError,
     TransientError,
 )
-from airflow_joblogs.hooks.codearts import CodeArtsBuildHook, build_ref, endpoint_for, iam_endpoint_for
+from airflow_joblogs.hooks.codearts import (
+    CodeArtsBuildHook,
+    CodeArtsSettings,
+    build_ref,
+    endpoint_for,
+    iam_endpoint_for,
+)
 from airflow_joblogs.http import RetryPolicy, ServiceClient
 from airflow_joblogs.models import JobState
 
@@ -293,6 +299,7 @@ def test_the_pager_stops_when_the_service_does_not_advance_the_offset():
 
     h = hook()
     h._api = ServiceClient(service="CodeArts Build", base_url="https://h", transport=httpx.MockTransport(handler))
+    h._settings = CodeArtsSettings("codearts_build_default", "https://h")
     with pytest.raises(JobLogsError, match="did not advance"):
         list(h.iter_build_log(WEB_JOB, 7))
 

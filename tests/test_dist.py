@@ -118,7 +118,7 @@ def test_both_artifacts_carry_the_license_and_the_sdist_the_example_dags(dist):
 
 
 def test_the_wheel_alone_with_airflow_is_a_working_provider(dist, tmp_path):
-    from airflow_joblogs.emulators.blueking import catalogue, host_log
+    from airflow_joblogs.emulators.blueking import FIRST_STARTED_JOB, catalogue, host_log
 
     timings: dict[str, float] = {}
 
@@ -175,10 +175,16 @@ def test_the_wheel_alone_with_airflow_is_a_working_provider(dist, tmp_path):
         emulator.communicate(timeout=30)
     print("\n" + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in timings.items()))
 
-    assert "BlueKing JOB job 1001 finished with 3: success" in output, output[-6000:]
-    assert "host 0:10.0.0.12: ip_status 104" in output, "job 1002's failure names its hosts"
+    # the DAG starts plans 101 (runs like job 1001) and 102 (like 1002): the emulator's first two started jobs
+    deployed = re.search(r"BlueKing JOB job (\d+) finished with 3: success", output)
+    assert deployed, output[-6000:]
+    deploy_id = int(deployed[1])
+    (failed_id,) = {FIRST_STARTED_JOB, FIRST_STARTED_JOB + 1} - {deploy_id}
+    assert "host 0:10.0.0.12: ip_status 104" in output, "plan 102's failure names its hosts"
     day = archive / "blueking" / "2026-01-15"
-    assert sorted(p.name for p in day.iterdir()) == ["bk_job-biz2-1001.log", "bk_job-biz2-1002.jsonl"]
+    assert sorted(p.name for p in day.iterdir()) == sorted(
+        [f"bk_job-biz2-{deploy_id}.log", f"bk_job-biz2-{failed_id}.jsonl"]
+    )
     job = catalogue()[1001]
-    text = (day / "bk_job-biz2-1001.log").read_text()
+    text = (day / f"bk_job-biz2-{deploy_id}.log").read_text()
     assert all(host_log(job, step, host) in text for step in job.steps for host in step.hosts)

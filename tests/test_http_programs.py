@@ -15,8 +15,8 @@ from helpers import wait_for_blueking_job
 
 from airflow_joblogs.emulators.blueking import host_log
 from airflow_joblogs.exceptions import NotFoundError, TransientError
-from airflow_joblogs.hooks.blueking import BlueKingJobHook, decode_batch_logs
-from airflow_joblogs.http import Outputs, RetryPolicy, ServiceClient, relay
+from airflow_joblogs.hooks.blueking import BlueKingJobHook, decode_batch_logs, decode_envelope
+from airflow_joblogs.http import ApiRequest, Call, Outputs, RetryPolicy, ServiceClient, relay
 from airflow_joblogs.models import LazyLogChunk, LogChunk
 
 FAST = RetryPolicy(max_attempts=4, initial_backoff=0.01, max_backoff=0.02)
@@ -84,19 +84,85 @@ def doubled_odd() -> object:
 
 def test_outputs_come_out_in_order_sync_and_async_and_through_relay():
     client = ServiceClient("test", "http://127.0.0.1:9", allow_http=True)  # no request is made
-    result: list[object] = []
-    assert list(client.iterate(numbers(), result)) == [1, 2, 3, 4] and result == ["end"]
-    result = []
-    assert list(client.iterate(doubled_odd(), result)) == [10, 30] and result == ["end"]
+    outputs: list[object] = []
+    assert client.run(numbers(), outputs.append) == "end" and outputs == [1, 2, 3, 4]
+    outputs = []
+    assert client.run(doubled_odd(), outputs.append) == "end" and outputs == [10, 30]
+    assert list(client.iterate(numbers())) == [1, 2, 3, 4]
 
-    async def collect(program: object) -> tuple[list[object], list[object]]:
-        done: list[object] = []
-        return [item async for item in client.aiterate(program, done)], done  # type: ignore[arg-type]
+    def result_of_iterate(program: object) -> object:
+        return (yield from client.iterate(program))  # type: ignore[arg-type]
 
-    assert asyncio.run(collect(numbers())) == ([1, 2, 3, 4], ["end"])
-    assert asyncio.run(collect(doubled_odd())) == ([10, 30], ["end"])
+    assert [*relay(result_of_iterate(numbers()), lambda n: n)] == [1, 2, 3, 4]  # type: ignore[arg-type]
+
+    async def collect(program: object) -> tuple[list[object], object]:
+        seen: list[object] = []
+        result = await client.arun(program, seen.append)  # type: ignore[arg-type]
+        return seen, result
+
+    assert asyncio.run(collect(numbers())) == ([1, 2, 3, 4], "end")
+    assert asyncio.run(collect(doubled_odd())) == ([10, 30], "end")
+
+    async def pulled(program: object) -> list[object]:
+        return [item async for item in client.aiterate(program)]  # type: ignore[arg-type]
+
+    assert asyncio.run(pulled(doubled_odd())) == [10, 30]
     with pytest.raises(TypeError, match="output item"):
         client.run(numbers())  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="output item"):
+        asyncio.run(client.arun(numbers()))  # type: ignore[arg-type]
+
+
+def test_a_program_catches_an_error_it_expects_even_when_relayed(bk):
+    """A failed call is thrown into the program that made it, through any number of relays: a sub-program that
+    expects "not found" (job 987654 does not exist) answers for it, and the outer program goes on."""
+    api = BlueKingJobHook("bk_job_default", retry_policy=FAST).api
+    ref = {"job_instance_id": 987654, "bk_scope_type": "biz", "bk_scope_id": "2"}
+    status = Call(ApiRequest("GET", "/api/v3/get_job_instance_status", params=ref), decode_envelope)
+
+    def lookup() -> object:
+        try:
+            yield status
+        except NotFoundError as exc:
+            yield LogChunk(text=f"no job: {exc.code}")
+            return "missing"
+        return "found"
+
+    def outer() -> object:
+        result = yield from relay(relay(lookup(), lambda chunk: chunk), lambda chunk: chunk.text.upper())
+        yield LogChunk(text="after")
+        return result
+
+    outputs: list[object] = []
+    assert api.run(outer(), outputs.append) == "missing"  # type: ignore[arg-type]
+    assert outputs == ["NO JOB: 1244006", LogChunk(text="after")]
+    outputs = []
+    assert asyncio.run(api.arun(outer(), outputs.append)) == "missing"  # type: ignore[arg-type]
+    assert outputs == ["NO JOB: 1244006", LogChunk(text="after")]
+
+    def uncaught() -> object:
+        yield status
+        return "found"
+
+    with pytest.raises(NotFoundError):  # an error the sub-program does not catch still reaches the caller
+        api.run(relay(uncaught(), lambda chunk: chunk))
+
+
+def test_closing_a_relay_closes_the_sub_program():
+    closed: list[str] = []
+
+    def sub() -> object:
+        try:
+            yield LogChunk(text="one")
+            yield LogChunk(text="two")
+        finally:
+            closed.append("sub")
+
+    inner = sub()  # still referenced: only closing it runs its cleanup now
+    relayed = relay(inner, lambda chunk: chunk)  # type: ignore[arg-type]
+    assert next(relayed) == LogChunk(text="one")
+    relayed.close()
+    assert closed == ["sub"]
 
 
 # -- chunks built when read ------------------------------------------------------------------------------------------

@@ -105,6 +105,17 @@ def test_a_bucket_that_does_not_exist_is_an_error_and_is_not_created(bk, s3_buck
     assert manifest["uri"].endswith("/new/prefix/bk_job-biz2-1006.log")
 
 
+def test_wait_checks_the_bucket_before_waiting_for_the_job(bk, s3_bucket, s3_server):
+    """A typo in the bucket fails before the wait, not when the job ends hours later; the job is not even asked."""
+    served = bk.app.faults.served
+    op = archive(1001, destination="s3://aws_s3@deploy-logs-typo/deploys/", if_unfinished="wait", wait_timeout=3)
+    started = time.monotonic()
+    with pytest.raises(InvalidParameterError, match=r"'destination'.*bucket .*'deploy-logs-typo'.* does not exist"):
+        op.execute({})
+    assert time.monotonic() - started < 2
+    assert bk.app.faults.served == served, "no status check, no wait"
+
+
 def test_a_destination_naming_a_missing_connection_fails_at_once(bk, s3_bucket):
     wait_for_blueking_job(1006)
     bucket = s3_bucket.rpartition("@")[2]

@@ -363,3 +363,90 @@ def test_boto3_raises_the_modeled_exception_class_for_each_modeled_error(mgn):
     )
     with pytest.raises(paris.exceptions.UninitializedAccountException):
         paris.describe_jobs()
+
+
+# -- the start calls -----------------------------------------------------------------------------------------------
+def server_id(number: int) -> str:
+    """The emulator's source server ``number`` (see ``airflow_joblogs.emulators.mgn.Server``)."""
+    return f"s-{0x5E7A1000000000000 + number:017x}"
+
+
+START_CALLS = [
+    ("StartTest", [server_id(71), server_id(72)], "LAUNCH", "START_TEST"),
+    ("StartCutover", [server_id(1), server_id(2), server_id(3)], "LAUNCH", "START_CUTOVER"),
+    ("TerminateTargetInstances", [server_id(31), server_id(32)], "TERMINATE", "TERMINATE"),
+]
+
+
+@pytest.mark.parametrize(("operation", "servers", "job_type", "initiated_by"), START_CALLS)
+def test_each_start_answers_202_with_a_job_that_conforms_as_it_runs(
+    slow_jobs, operation, servers, job_type, initiated_by
+):
+    model = MODEL.operation_model(operation)
+    assert (model.http["method"], model.http["requestUri"], model.http["responseCode"]) == (
+        "POST",
+        f"/{operation}",
+        202,
+    )
+    with httpx.Client() as client:
+        answer = post(slow_jobs, operation, {"sourceServerIDs": servers, "tags": {"wave": "7"}}, client=client)
+        job = check_answer(operation, answer)["job"]
+        assert (job["type"], job["initiatedBy"], job["status"], job["tags"]) == (
+            job_type,
+            initiated_by,
+            "PENDING",
+            {"wave": "7"},
+        )
+        assert [s["sourceServerID"] for s in job["participatingServers"]] == servers
+        seen: set[str] = set()
+        wait_until_settled(slow_jobs, client, job["jobID"], seen)
+        assert "COMPLETED" in seen
+        [done] = check_answer("DescribeJobs", post(slow_jobs, "DescribeJobs", {"filters": {"jobIDs": [job["jobID"]]}}))[
+            "items"
+        ]
+    target = "LAUNCHED" if job_type == "LAUNCH" else "TERMINATED"
+    assert {s["launchStatus"] for s in done["participatingServers"]} == {target}
+    if job_type == "LAUNCH":
+        instances = [s["launchedEc2InstanceID"] for s in done["participatingServers"]]
+        assert len(set(instances)) == len(servers), "each server has its own launched instance"
+
+
+START_BAD_REQUESTS = [
+    ({}, "ValidationException"),
+    ({"sourceServerIDs": []}, "ValidationException"),
+    ({"sourceServerIDs": [server_id(n) for n in range(201)]}, "ValidationException"),
+    ({"sourceServerIDs": ["s-1234"]}, "ValidationException"),
+    ({"sourceServerIDs": [server_id(71)], "tags": {f"k{n}": "v" for n in range(51)}}, "ValidationException"),
+    ({"sourceServerIDs": [server_id(71)], "tags": {"k": "v" * 257}}, "ValidationException"),
+    ({"sourceServerIDs": [server_id(71)], "accountID": "12345"}, "ValidationException"),
+    ({"sourceServerIDs": [server_id(71)], "accountID": "999988887777"}, "AccessDeniedException"),
+    ({"sourceServerIDs": ["s-00000000000000000"]}, "ConflictException"),
+]
+
+
+@pytest.mark.parametrize("operation", [call[0] for call in START_CALLS])
+@pytest.mark.parametrize(("body", "code"), START_BAD_REQUESTS)
+def test_every_start_error_conforms_to_its_error_shape_and_starts_nothing(mgn, operation, body, code):
+    check_error(operation, post(mgn, operation, body), code)
+    assert mgn.emulator.started == []
+
+
+def test_a_busy_server_and_a_server_under_test_are_conflicts(mgn):
+    mgn.app.clock.speed, speed = 0.5, mgn.app.clock.speed  # the first job runs for seconds
+    try:
+        check_answer("StartTest", post(mgn, "StartTest", {"sourceServerIDs": [server_id(71)]}))
+        busy = post(mgn, "StartCutover", {"sourceServerIDs": [server_id(72), server_id(71)]})
+        check_error("StartCutover", busy, "ConflictException")
+        assert busy.json()["resourceId"] == server_id(71)
+        assert "taking part in job" in busy.json()["message"]
+    finally:
+        mgn.app.clock.speed = speed
+    [job_id] = mgn.emulator.started
+    deadline = time.monotonic() + 10
+    while mgn.emulator.clock.elapsed(job_id) < mgn.emulator.timelines[job_id].end:  # the test launch completes
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    testing = post(mgn, "TerminateTargetInstances", {"sourceServerIDs": [server_id(71)]})
+    check_error("TerminateTargetInstances", testing, "ConflictException")
+    assert "in state TESTING" in testing.json()["message"]
+    assert len(mgn.emulator.started) == 1

@@ -17,7 +17,7 @@ def test_qingcloud_cluster_jobs(qc, run_example_dag, tmp_path, deferrable):
     _run, tis = run_example_dag("qingcloud_cluster_jobs.py", tmp_path, deferrable)
     states = {task_id: ti.state for task_id, ti in tis.items()}
     assert states == {
-        "wait_for_scale_out": "success",
+        "add_nodes": "success",
         "export_recent_jobs": "success",
         "wait_for_resize": "failed",
         "export_failed_jobs": "success",
@@ -31,12 +31,19 @@ def test_qingcloud_cluster_jobs(qc, run_example_dag, tmp_path, deferrable):
     )
     data = next(tmp_path.rglob("*.jsonl")).read_bytes()
     records = [json.loads(line) for line in data.decode().splitlines()]
-    assert len(records) == 48 and len({r["job_id"] for r in records}) == 48
+    # the catalogue's 48 records and, newest, the job add_nodes started
+    assert len(records) == 49 and len({r["job_id"] for r in records}) == 49
     assert records[-1] == {**SEED_JOB, "directive": json.loads(SEED_JOB["directive"])}
-    scale_out = next(r for r in records if r["job_id"] == "j-addnodes01")
+    run = tis["add_nodes"].xcom_pull(task_ids="add_nodes")
+    [job_id] = run["job_ids"]
+    assert run["clusters"] == {"cl-chronus01": job_id} and run["status"]["raw"] == "successful"
+    assert run["outputs"]["jobs"][0]["status"] == "successful"
+    scale_out = records[0]
+    assert scale_out["job_id"] == job_id and scale_out["job_action"] == "AddClusterNodes"
     assert scale_out["status"] == "successful" and scale_out["directive"]["node_count"] == 2
+    assert scale_out["directive"]["nodes"] == run["response"]["new_node_ids"]
     manifest = tis["export_recent_jobs"].xcom_pull(task_ids="export_recent_jobs")
-    assert manifest["sha256"] == hashlib.sha256(data).hexdigest() and manifest["lines"] == 48
+    assert manifest["sha256"] == hashlib.sha256(data).hexdigest() and manifest["lines"] == 49
 
     failed = tis["export_failed_jobs"].xcom_pull(task_ids="export_failed_jobs")
     lines = failed["content"].splitlines()

@@ -154,7 +154,7 @@ def test_random_fault_rates_still_give_every_record(qc):
 
 def _drive(hook: QingCloudHook, pages: list[dict], **kwargs) -> tuple[list[LogChunk], object, int]:
     """Run the paging program against scripted answers (no server): what it yields, returns and asks."""
-    program = hook.cluster_jobs_program({"app": APP_ID}, **kwargs)
+    program = hook.cluster_jobs_program({"app": APP_ID, "zone": "pek3a"}, **kwargs)
     out: list[LogChunk] = []
     calls = 0
     reply = None
@@ -178,7 +178,6 @@ def _job(n: int) -> dict:
 
 def test_a_list_that_shifts_while_paging_yields_no_duplicates():
     hook = QingCloudHook()
-    hook.zone = "pek3a"
     # a new job arrived at the top between the two pages: job 3 is served again on page 2
     pages = [
         {"total_count": 5, "job_set": [_job(1), _job(2), _job(3)]},
@@ -192,7 +191,6 @@ def test_a_list_that_shifts_while_paging_yields_no_duplicates():
 
 def test_paging_stops_on_an_empty_page_even_if_total_count_says_more():
     hook = QingCloudHook()
-    hook.zone = "pek3a"
     pages = [{"total_count": 1000, "job_set": [_job(1)]}, {"total_count": 1000, "job_set": []}]
     out, result, calls = _drive(hook, pages, page_size=100)
     assert len(out) == 1 and calls == 2 and result == {"offset": 1, "total_count": 1000}

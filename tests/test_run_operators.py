@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from datetime import timedelta
 from typing import Any
 
 import pytest
-from airflow.providers.common.compat.sdk import TaskDeferred
+from airflow.providers.common.compat.sdk import AirflowTaskTimeout, TaskDeferred
 from helpers import round_trip, set_connections, trigger_events
 
 from airflow_joblogs.exceptions import InvalidParameterError, JobFailedError, JobLogsError, RemoteValidationError
@@ -196,6 +197,31 @@ def test_deferred_timeout_terminates_the_job(job):
     with pytest.raises(JobFailedError, match="terminated it"):
         plan(103, deferrable=True, timeout=0.3).execute_complete(ctx, event)
     assert job.terminate_requests[-1] == op.job_ref()["job_instance_id"]
+
+
+def test_an_execution_timeout_shorter_than_timeout_is_named_and_the_job_terminated(job):
+    """Airflow's task runner applies execution_timeout (an alarm), then calls on_kill: the error names the limit."""
+    from airflow.sdk.execution_time.task_runner import _run_execute_callable
+
+    op = plan(103, timeout=60, execution_timeout=timedelta(seconds=0.5))
+    with pytest.raises(AirflowTaskTimeout) as info:
+        _run_execute_callable(context(), op.execute, op)
+    text = str(info.value)
+    assert "is still 7 (waiting for user) after the execution_timeout of 0.5s" in text
+    assert "it is terminated (cancel_on_kill)" in text
+    assert job.terminate_requests[-1] == op.job_ref()["job_instance_id"]
+
+
+def test_a_deferred_execution_timeout_is_named(job):
+    ctx = context()
+    limits = {"timeout": 60, "execution_timeout": timedelta(seconds=0.5)}
+    op = plan(103, deferrable=True, poll_interval=0.05, **limits)
+    with pytest.raises(TaskDeferred) as info:
+        op.execute(ctx)
+    event = trigger_events(info.value.trigger)[-1]
+    assert event["status"] == "timeout"
+    with pytest.raises(JobFailedError, match=r"after the execution_timeout of 0\.5s\. .*; terminated it"):
+        plan(103, deferrable=True, **limits).execute_complete(ctx, event)
 
 
 def test_trigger_on_kill_terminates_the_job(job):

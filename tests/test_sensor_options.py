@@ -3,10 +3,18 @@ integers, the stream_logs volume caps, and messages that say what a status means
 
 from __future__ import annotations
 
+import json
 import logging
+import time
+from datetime import timedelta
 
 import pytest
-from airflow.providers.common.compat.sdk import AirflowSensorTimeout, AirflowSkipException, TaskDeferred
+from airflow.providers.common.compat.sdk import (
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    AirflowTaskTimeout,
+    TaskDeferred,
+)
 from helpers import poke_until_done, round_trip, trigger_events, wait_for_blueking_job
 
 from airflow_joblogs.exceptions import InvalidParameterError, JobFailedError, JobLogsError
@@ -198,6 +206,33 @@ def test_the_deferred_timeout_says_the_same(bk):
         op.execute_complete({}, event)
 
 
+def test_an_execution_timeout_shorter_than_timeout_is_named_when_poking(bk):
+    """Airflow's own execution_timeout (its task runner's alarm) ends the poke loop: the error names it."""
+    from airflow.sdk.execution_time.task_runner import _run_execute_callable
+
+    op = sensor(1003, timeout=30, poke_interval=0.05, execution_timeout=timedelta(seconds=0.5))
+    with pytest.raises(AirflowTaskTimeout) as error:
+        _run_execute_callable({}, op.execute, op)
+    text = str(error.value)
+    assert "is still 7 (waiting for user) after the execution_timeout of 0.5s" in text
+    assert "fail_on_waiting_user=True" in text
+
+
+def test_an_execution_timeout_shorter_than_timeout_is_named_when_deferred(bk):
+    op = sensor(1003, deferrable=True, timeout=30, poke_interval=0.05, execution_timeout=timedelta(seconds=0.5))
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute({})
+    event = trigger_events(deferred.value.trigger)[-1]
+    assert event["status"] == "timeout"
+    resumed = sensor(1003, deferrable=True, timeout=30, poke_interval=0.05, execution_timeout=timedelta(seconds=0.5))
+    with pytest.raises(
+        AirflowSensorTimeout, match=r"still 7 \(waiting for user\) after the execution_timeout of 0\.5s"
+    ):
+        resumed.execute_complete({}, event)
+    with pytest.raises(AirflowSensorTimeout, match=r"after the timeout of 30s"):  # the timeout, when it is shorter
+        sensor(1003, timeout=30, execution_timeout=timedelta(hours=1)).execute_complete({}, event)
+
+
 def test_never_fail_skips_when_the_trigger_reports_an_error(caplog):
     event = {"status": "error", "message": "TransientError: the service went away", "job_status": None}
     with pytest.raises(JobLogsError, match="went away"):
@@ -214,3 +249,113 @@ def test_the_deferral_outlasts_the_triggers_own_deadline(bk):
     with pytest.raises(TaskDeferred) as deferred:
         op.execute({})
     assert deferred.value.timeout is not None and deferred.value.timeout.total_seconds() >= 30 + 60
+
+
+def test_the_connection_id_under_the_services_name_is_taken_from_default_args():
+    """``bk_job_conn_id`` / ``codearts_build_conn_id`` in a DAG's ``default_args`` reach the tasks: Airflow fills
+    only the arguments an operator's signature names, so each service's tasks keep that name as a parameter."""
+    from airflow.providers.common.compat.sdk import DAG
+
+    from airflow_joblogs.operators.blueking import BlueKingExecuteJobPlanOperator
+    from airflow_joblogs.operators.codearts import CodeArtsBuildLogOperator
+
+    names = {"bk_job_conn_id": "bk_other", "codearts_build_conn_id": "cb_other"}
+    with DAG("conn_id_defaults", default_args=names, schedule=None):
+        sensor = BlueKingJobSensor(task_id="wait", job_instance_id=1, bk_biz_id=2)
+        run = BlueKingExecuteJobPlanOperator(task_id="run", job_plan_id=1, bk_biz_id=2)
+        archive = CodeArtsBuildLogOperator(task_id="archive", job_id="a" * 32, build_no=1)
+    assert (sensor.conn_id, run.conn_id, archive.conn_id) == ("bk_other", "bk_other", "cb_other")
+
+
+# -- stream_logs in reschedule mode ----------------------------------------------------------------------------
+class RescheduledTI:
+    """What a rescheduled sensor reads of its task instance: the try and when its first poke was."""
+
+    def __init__(self, try_number: int = 1) -> None:
+        self.try_number = try_number
+        self.first_poke = None
+
+    def get_first_reschedule_date(self, context):
+        return self.first_poke
+
+
+class TaskStateStore:
+    """The task's ``task_state_store`` (Airflow >= 3.3): JSON values that outlive a run of the task."""
+
+    def __init__(self) -> None:
+        self.values: dict = {}
+
+    def get(self, key, default=None):
+        return self.values.get(key, default)
+
+    def set(self, key, value) -> None:
+        self.values[key] = json.loads(json.dumps(value))
+
+    def delete(self, key) -> None:
+        self.values.pop(key, None)
+
+
+def reschedule_until_done(job_id: int, ti: RescheduledTI, store: TaskStateStore, **kwargs) -> int:
+    """Run the sensor as Airflow runs ``mode="reschedule"``: every poke a new operator instance (a new process)
+    that raises ``AirflowRescheduleException`` until the job is done; the number of pokes."""
+    from airflow.sdk import timezone
+    from airflow.sdk.exceptions import AirflowRescheduleException
+
+    context = {"ti": ti, "task_state_store": store}
+    for pokes in range(1, 400):
+        try:
+            sensor(job_id, mode="reschedule", stream_logs=True, **kwargs).execute(context)
+            return pokes
+        except AirflowRescheduleException:
+            ti.first_poke = ti.first_poke or timezone.utcnow()
+            time.sleep(0.05)
+    raise AssertionError("the sensor was still waiting")
+
+
+def streamed(lines: list[str]) -> list[str]:
+    return [line for line in lines if line.startswith("[") and not line.startswith("[stream_logs]")]
+
+
+def test_reschedule_mode_goes_on_where_the_last_poke_stopped(bk, caplog):
+    store = TaskStateStore()
+    with caplog.at_level(logging.INFO, logger=RECORDER):
+        pokes = reschedule_until_done(1001, RescheduledTI(), store, stream_logs_max_bytes=None)
+    assert pokes >= 3, "the job ran over several pokes"
+    assert store.values == {}, "the progress is removed when the sensor succeeds"
+    across_pokes = streamed(logged(caplog))
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger=RECORDER):
+        assert sensor(1001, stream_logs=True, stream_logs_max_bytes=None).poke({})  # the whole log at once
+    whole_log = streamed(logged(caplog))
+    assert whole_log and sorted(across_pokes) == sorted(whole_log), "every line once, none repeated"
+
+
+def test_reschedule_mode_holds_the_task_cap_across_pokes(bk, caplog):
+    with caplog.at_level(logging.INFO, logger=RECORDER):
+        pokes = reschedule_until_done(1001, RescheduledTI(), TaskStateStore(), stream_logs_max_bytes=300)
+    assert pokes >= 3
+    lines = logged(caplog)
+    assert 0 < sum(len(line.encode()) + 1 for line in streamed(lines)) <= 300
+    assert len([line for line in lines if line.startswith("[stream_logs]")]) == 1
+
+
+def test_a_new_try_streams_from_the_start(bk, caplog):
+    store = TaskStateStore()
+    reschedule_until_done(1001, RescheduledTI(try_number=1), store, stream_logs_max_bytes=None)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger=RECORDER):
+        reschedule_until_done(1001, RescheduledTI(try_number=2), store, stream_logs_max_bytes=None)
+    assert streamed(logged(caplog)), "the retry shows the log again, from its start"
+
+
+def test_reschedule_mode_keeps_what_the_log_rules_matched_in_earlier_pokes(bk):
+    """A line matched by an early poke fails the job at success, although later pokes do not read it again."""
+    with pytest.raises(JobFailedError, match="fail_on_log_patterns") as error:
+        reschedule_until_done(
+            1001,
+            RescheduledTI(),
+            TaskStateStore(),
+            stream_logs_max_bytes=None,
+            fail_on_log_patterns=["stop service: stage 1/3"],
+        )
+    assert "stage 1/3 done" in str(error.value)

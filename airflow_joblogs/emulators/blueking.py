@@ -13,8 +13,10 @@ id   name                     what it shows
 1006 hotfix-restart           finished at once (success), 2 hosts
 1007 rotate-db-credentials    finished at once (success), 2 hosts; its scripts echo secrets
                               (``PLANTED_SECRETS``) into their logs, as careless scripts do
-2001 fleet-job-0001 ...       with ``fleet_jobs=N``: jobs 2001..2000+N, one step on one host each,
-                              ``fleet_duration`` long; every tenth (2010, 2020, ...) fails (exit code 1)
+2001 canary-restart-001 ...   the fleet: ``fleet_jobs`` jobs (100 by default: 2001 to 2100), one step on one
+...  canary-restart-100       host each, ``fleet_duration`` long (1 s by default), for dynamic task mapping and
+                              many sensors at once: every tenth (2010, 2020, ...) fails on its host
+                              (ip_status 104, exit code 1), the others succeed
 ==== ======================== ===============================================================
 
 Jobs start when first asked about and move pending -> running -> final over a few seconds
@@ -198,8 +200,11 @@ def _hosts(count: int, start: int = 1, *, failing: dict[int, int] | None = None)
     return hosts
 
 
-#: the first job id of the fleet (``fleet_jobs``)
+#: the first job instance id of the fleet
 FLEET_FIRST_ID = 2001
+#: the default fleet's size (``fleet_jobs``) and its job instance ids (one job per host)
+DEFAULT_FLEET_JOBS = 100
+FLEET_JOBS = range(FLEET_FIRST_ID, FLEET_FIRST_ID + DEFAULT_FLEET_JOBS)
 
 
 def fleet_job_fails(job_instance_id: int) -> bool:
@@ -207,19 +212,7 @@ def fleet_job_fails(job_instance_id: int) -> bool:
     return (job_instance_id - FLEET_FIRST_ID + 1) % 10 == 0
 
 
-def fleet(count: int, duration: float) -> dict[int, Job]:
-    """``count`` jobs of one step on one host each, for many sensors at once; every tenth fails."""
-    jobs = {}
-    for n in range(count):
-        job_id = FLEET_FIRST_ID + n
-        failing = fleet_job_fails(job_id)
-        host = _hosts(1, start=5000 + n, failing={5000 + n: 1} if failing else None)
-        jobs[job_id] = Job(
-            job_id,
-            f"fleet-job-{n + 1:04d}",
-            [Step(job_id * 10 + 1, "apply", 1, duration, host, final_status=4 if failing else 3)],
-        )
-    return jobs
+FLEET_FAILING = frozenset(job_id for job_id in FLEET_JOBS if fleet_job_fails(job_id))
 
 
 #: what job 1007's scripts print: a database password, an API token, and a password in a connection URL
@@ -279,6 +272,20 @@ def catalogue(large_log_bytes: int = 8 << 20, large_hosts: int = 40) -> dict[int
             ),
         ),
     }
+
+
+def fleet(count: int = DEFAULT_FLEET_JOBS, duration: float = 1.0) -> dict[int, Job]:
+    """The fleet: ``count`` jobs (2001 on), each a restart and health check of ``duration`` seconds on one host
+    of its own; every tenth fails."""
+    return {job_id: _fleet_job(job_id, duration) for job_id in range(FLEET_FIRST_ID, FLEET_FIRST_ID + count)}
+
+
+def _fleet_job(job_id: int, duration: float) -> Job:
+    n = job_id - FLEET_FIRST_ID + 1
+    failing = fleet_job_fails(job_id)
+    hosts = _hosts(1, start=2000 + n, failing={2000 + n: 1} if failing else None)
+    step = Step(job_id * 10 + 1, "restart and health check", 1, duration, hosts, final_status=4 if failing else 3)
+    return Job(job_id, f"canary-restart-{n:03d}", [step])
 
 
 # -- the job's state at a moment --------------------------------------------------------------------------
@@ -422,8 +429,8 @@ class BlueKingEmulator:
         speed: float = 1.0,
         large_log_bytes: int = 8 << 20,
         large_hosts: int = 40,
-        fleet_jobs: int = 0,
-        fleet_duration: float = 10.0,
+        fleet_jobs: int = DEFAULT_FLEET_JOBS,
+        fleet_duration: float = 1.0,
         faults: Faults | None = None,
         verified_user_exempted_apps: Iterable[str] = (),
     ) -> None:

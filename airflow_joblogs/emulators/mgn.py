@@ -22,6 +22,16 @@ mgnjob-wave0000000000001   LAUNCH    START_TEST    ``wave_servers`` servers (def
                                                    many pages
 ========================== ========= ============= ===========================================================
 
+Source servers (:func:`source_servers`): every catalogue job's servers, with the same behaviour (server 12 fails
+conversion, servers 1-3 run a post-launch action, ...), in lifecycle state READY_FOR_TEST (the servers of
+START_TEST jobs, the wave's, and ``s-5e7a1000000000047`` and ``s-5e7a1000000000048``) or READY_FOR_CUTOVER (the
+others). Server ``n`` is ``s-5e7a1`` followed by ``n`` in 12 hexadecimal digits (server 12 is
+``s-5e7a100000000000c``).
+``POST /StartTest``, ``POST /StartCutover`` and ``POST /TerminateTargetInstances`` create a job over them that runs
+on the same clock from its start request (answer 202, ``{"job": Job}``); a server taking part in a job that has not
+completed, an unknown server, or (TerminateTargetInstances) a server in TESTING, CUTTING_OVER or CUTOVER gets
+ConflictException (409). StartTest moves the servers to TESTING, StartCutover to CUTTING_OVER.
+
 Endpoints: ``POST /DescribeJobs`` and ``POST /DescribeJobLogItems`` with JSON bodies; errors carry their type in
 the ``x-amzn-ErrorType`` header and a JSON body (``message``, and ``reason``/``fieldList`` for
 ValidationException); every response has an ``x-amzn-RequestId``. A request needs a SigV4 ``Authorization``
@@ -41,9 +51,10 @@ import base64
 import binascii
 import json
 import re
+import threading
 import uuid
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -72,6 +83,7 @@ CLEANUP_FAIL_JOB = "mgnjob-cleanupfail000001"
 
 _EPOCH = datetime(2026, 11, 22, 10, 0, 0, tzinfo=timezone.utc)
 _JOB_ID = re.compile(r"^mgnjob-[0-9a-zA-Z]{17}$")
+_SOURCE_SERVER_ID = re.compile(r"^s-[0-9a-zA-Z]{17}$")
 _ACCOUNT = re.compile(r"^[0-9]{12}$")
 #: the model's ISO8601DatetimeString
 _ISO8601 = re.compile(
@@ -124,6 +136,8 @@ class Server:
     failures: dict[str, int] = field(default_factory=dict)
     #: the error a failed attempt reports, per step (default: STEP_ERRORS)
     errors: dict[str, str] = field(default_factory=dict)
+    #: which launch of the server this is (0 for the catalogue's jobs): each launch gets its own EC2 instance
+    launch: int = 0
 
     def failed_attempts(self, step: str) -> int:
         return MAX_ATTEMPTS if step == "CONVERSION" and self.fails_conversion else self.failures.get(step, 0)
@@ -134,7 +148,7 @@ class Server:
 
     @property
     def instance_id(self) -> str:
-        return f"i-{0x0A1B2C000000000000 + self.number:017x}"
+        return f"i-{0x0A1B2C000000000000 + (self.launch << 24) + self.number:017x}"
 
     @property
     def conversion_server_id(self) -> str:
@@ -293,6 +307,31 @@ def catalogue(wave_servers: int = 40) -> dict[str, Job]:
     return {job.job_id: job for job in jobs}
 
 
+#: extra servers ready for a test launch (no catalogue job has them)
+READY_FOR_TEST_SERVERS = (71, 72)
+#: lifecycle states in which TerminateTargetInstances refuses a server (the model's TerminateTargetInstances docs)
+NO_TERMINATE_STATES = frozenset({"TESTING", "CUTTING_OVER", "CUTOVER"})
+#: the job type and lifecycle state after the start, per operation
+START_OPERATIONS = {
+    "StartTest": ("LAUNCH", "START_TEST", "TESTING"),
+    "StartCutover": ("LAUNCH", "START_CUTOVER", "CUTTING_OVER"),
+    "TerminateTargetInstances": ("TERMINATE", "TERMINATE", None),
+}
+
+
+def source_servers(jobs: dict[str, Job]) -> dict[str, tuple[Server, str]]:
+    """The source servers the start calls accept: ``{id: (server, lifecycle state)}``."""
+    servers: dict[str, tuple[Server, str]] = {}
+    for job in jobs.values():
+        state = "READY_FOR_TEST" if job.initiated_by == "START_TEST" else "READY_FOR_CUTOVER"
+        for server in job.servers:
+            servers.setdefault(server.source_server_id, (server, state))
+    for number in READY_FOR_TEST_SERVERS:
+        server = Server(number)
+        servers[server.source_server_id] = (server, "READY_FOR_TEST")
+    return servers
+
+
 def _time(job: Job, offset: float) -> str:
     return (_EPOCH + timedelta(seconds=job.created + offset)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
@@ -373,6 +412,21 @@ class MgnEmulator:
         self.require_access_key = require_access_key
         #: the last 500 requests that reached an operation: operation, User-Agent and JSON body
         self.received: deque[dict[str, Any]] = deque(maxlen=500)
+        self.servers = source_servers(self.jobs)
+        #: each source server's lifecycle state (``SourceServer.lifeCycle.state``)
+        self.lifecycle = {server_id: state for server_id, (_server, state) in self.servers.items()}
+        #: the ids of the jobs created by start requests, in order
+        self.started: list[str] = []
+        self._lock = threading.Lock()
+
+    def reset_started(self) -> None:
+        """Forget the jobs the start requests created and put the servers back in their first lifecycle state."""
+        with self._lock:
+            for job_id in self.started:
+                self.jobs.pop(job_id, None)
+                self.timelines.pop(job_id, None)
+            self.started.clear()
+            self.lifecycle = {server_id: state for server_id, (_server, state) in self.servers.items()}
 
     # -- the data at a moment -------------------------------------------------------------------------------
     def log_items(self, job_id: str, elapsed: float | None = None) -> list[dict[str, Any]]:
@@ -600,6 +654,95 @@ class MgnEmulator:
             page["nextToken"] = self.token("jobs", start + size)
         return JSONResponse(page, headers={"x-amzn-RequestId": str(uuid.uuid4())})
 
+    def _running(self, job_id: str) -> bool:
+        return self.clock.elapsed(job_id) < self.timelines[job_id].end
+
+    @staticmethod
+    def check_start_body(body: dict[str, Any]) -> tuple[list[str], dict[str, str]]:
+        """``sourceServerIDs`` (required, 1 to 200 SourceServerID) and ``tags`` (TagsMap) as the model constrains them."""
+        ids = body.get("sourceServerIDs")
+        if ids is None:
+            raise validation_error("sourceServerIDs", "Member must not be null")
+        if not isinstance(ids, list):
+            raise AwsError("SerializationException", 400, "sourceServerIDs must be a JSON array")
+        if not 1 <= len(ids) <= 200:
+            raise validation_error("sourceServerIDs", "Member must have length between 1 and 200")
+        for server_id in ids:
+            if not isinstance(server_id, str) or not _SOURCE_SERVER_ID.match(server_id):
+                raise validation_error(
+                    "sourceServerIDs", "Member must satisfy regular expression pattern: s-[0-9a-zA-Z]{17}"
+                )
+        tags = body.get("tags") or {}
+        if not isinstance(tags, dict):
+            raise AwsError("SerializationException", 400, "tags must be a JSON object")
+        if len(tags) > 50:
+            raise validation_error("tags", "Member must have length less than or equal to 50")
+        for key, value in tags.items():
+            if not isinstance(value, str) or len(key) > 256 or len(value) > 256:
+                raise validation_error("tags", "Map keys and values must have length less than or equal to 256")
+        return ids, tags
+
+    @staticmethod
+    def conflict(server_id: str, problem: str) -> AwsError:
+        where = {"resourceId": server_id, "resourceType": "SOURCE_SERVER"}
+        return AwsError("ConflictException", 409, problem, **where, errors=[{"message": problem, **where}])
+
+    def start(self, operation: str, ids: list[str], tags: dict[str, str]) -> Job:
+        """Create the job ``operation`` starts over ``ids`` (or raise the ConflictException MGN would)."""
+        job_type, initiated_by, next_state = START_OPERATIONS[operation]
+        with self._lock:
+            busy = {
+                s.source_server_id: job_id
+                for job_id in self.started
+                if self._running(job_id)
+                for s in self.jobs[job_id].servers
+            }
+            for server_id in ids:
+                if server_id not in self.servers:
+                    raise self.conflict(server_id, f"Source server {server_id} not found")
+                if server_id in busy:
+                    raise self.conflict(server_id, f"Source server {server_id} is taking part in job {busy[server_id]}")
+                state = self.lifecycle[server_id]
+                if next_state is None and state in NO_TERMINATE_STATES:
+                    raise self.conflict(
+                        server_id, f"Cannot terminate target instances of source server {server_id} in state {state}"
+                    )
+            serial = len(self.started) + 1
+            job = Job(
+                job_id=f"mgnjob-started{serial:010d}",
+                type=job_type,
+                initiated_by=initiated_by,
+                servers=[replace(self.servers[server_id][0], launch=serial) for server_id in ids],
+                created=(datetime.now(timezone.utc) - _EPOCH).total_seconds(),
+                tags=dict(tags),
+            )
+            self.jobs[job.job_id] = job
+            self.timelines[job.job_id] = timeline(job)
+            self.started.append(job.job_id)
+            self.clock.elapsed(job.job_id)  # the job runs from its start request
+            if next_state is not None:
+                for server_id in ids:
+                    self.lifecycle[server_id] = next_state
+        return job
+
+    def start_operation(self, operation: str) -> Any:
+        async def handle(request: Request) -> Response:
+            try:
+                self.authorize(request)
+                body = await self.record(request, operation)
+                ids, tags = self.check_start_body(body)
+                self.check_account(body)
+                job = self.start(operation, ids, tags)
+            except AwsError as error:
+                return _error_response(error)
+            return JSONResponse(
+                {"job": self.describe(job.job_id, 0.0)},
+                status_code=202,
+                headers={"x-amzn-RequestId": str(uuid.uuid4())},
+            )
+
+        return handle
+
     async def unknown_operation(self, request: Request) -> Response:
         return _error_response(AwsError("UnknownOperationException", 404, "Unknown operation"))
 
@@ -618,6 +761,7 @@ class MgnEmulator:
         routes = [
             Route("/DescribeJobLogItems", self.describe_job_log_items, methods=["POST"]),
             Route("/DescribeJobs", self.describe_jobs, methods=["POST"]),
+            *(Route(f"/{name}", self.start_operation(name), methods=["POST"]) for name in START_OPERATIONS),
             Route("/{operation}", self.unknown_operation, methods=["GET", "POST", "PUT", "DELETE"]),
         ]
         emulator_app = build_app(

@@ -1,4 +1,5 @@
-"""QingCloud IaaS API emulator: ``DescribeClusterJobs`` and ``DescribeJobs`` with real signature v1 checks.
+"""QingCloud IaaS API emulator: ``DescribeClusterJobs``, ``DescribeJobs`` and the cluster actions, with real
+signature v1 checks.
 
 Everything is served at ``/iaas/`` (GET with a query string, or a form-encoded POST), in zone ``pek3a``.
 A wrong signature or unknown access key gets ret_code 1200; a ``time_stamp`` more than ``max_skew``
@@ -19,6 +20,10 @@ j-etkt94ebqra    CeaseResources        cl-xi3aoihf    the seed's record, verbati
 
 The shared paging faults apply to ``DescribeClusterJobs``: ``repeat`` answers a page that starts half a page
 before the ``offset`` asked for, ``stall`` ignores the ``offset`` (the first page again).
+
+Cluster actions (``StartClusters``, ``StopClusters``, ``RestartClusterService``, ``ResizeCluster``,
+``AddClusterNodes``, ``DeleteClusterNodes``, ``DeployAppVersion``) are answered in the API pages' shapes and each
+starts a cluster job per cluster, listed with the others and running on the same clock.
 
 Application ``app-legacy01`` has one job, ``j-legacy0001``, in the undocumented status ``suspended``
 (for "an unknown status is not success" tests); ``app-0therown`` belongs to someone else (ret_code 1400).
@@ -55,6 +60,7 @@ ZONE = "pek3a"
 ZONES = ("pek3a", "pek3b", "sh1a", "gd2")
 APP_ID = "app-tg3lbp0a"
 CLUSTER_ID = "cl-chronus01"
+STOPPED_CLUSTER_ID = "cl-chronus02"
 LEGACY_APP_ID = "app-legacy01"
 FOREIGN_APP_ID = "app-0therown"
 OWNER = "usr-joblogs1"
@@ -186,12 +192,64 @@ def catalogue(history: int = 45) -> list[ClusterJob]:
     return jobs
 
 
+@dataclass
+class Cluster:
+    """An AppCenter cluster the cluster actions act on: its application, status and nodes by role."""
+
+    cluster_id: str
+    app: str
+    status: str
+    roles: dict[str, list[str]]
+    owner: str = OWNER
+    #: each node's size: CPUs, memory (MB), GPUs, storage (GB)
+    sizes: dict[str, int] = field(default_factory=lambda: {"cpu": 4, "memory": 8192, "gpu": 0, "storage_size": 50})
+
+
+def clusters() -> dict[str, Cluster]:
+    """The clusters as a fresh emulator has them."""
+    return {
+        c.cluster_id: c
+        for c in (
+            Cluster(CLUSTER_ID, APP_ID, "active", {"chronusdb": ["cln-chronus11", "cln-chronus12", "cln-chronus13"]}),
+            Cluster(STOPPED_CLUSTER_ID, APP_ID, "stopped", {"chronusdb": ["cln-chronus21", "cln-chronus22"]}),
+            Cluster("cl-legacy001", LEGACY_APP_ID, "active", {"": ["cln-legacy11"]}),
+            Cluster("cl-foreign01", FOREIGN_APP_ID, "active", {"": ["cln-foreign1"]}, owner="usr-someone2"),
+        )
+    }
+
+
+#: application versions DeployAppVersion deploys: version id -> application id
+APP_VERSIONS = {"appv-chronus21": APP_ID}
+#: the largest ResizeCluster the emulator's zone has room for: a larger one starts a job that fails with
+#: error_codes 5200 (insufficient resources, QingCloud's error code table)
+MAX_CPU = 16
+MAX_MEMORY = 65536
+#: the job status each action leaves a cluster in (StopClusters: stopped; the others: active)
+_CLUSTER_STATUS_AFTER = {"StopClusters": "stopped"}
+#: the statuses in which a cluster takes each action (anything else: 1400, "the resource is in a state that
+#: cannot be changed", QingCloud's error code table)
+_ALLOWED_IN = {"StartClusters": ("stopped",)}
+_INTEGER_PARAMS = ("node_count", "cpu", "memory", "gpu", "storage_size", "instance_class", "force", "debug", "duration")
+
+
 # (job_id, job_action, resource_ids, create_time): plain IaaS jobs for DescribeJobs
 IAAS_JOBS = (
     ("j-runinst0001", "RunInstances", "i-chronus1 i-chronus2", -7200),
     ("j-mkvolume01", "CreateVolumes", "vol-chronus1", -7100),
     ("j-attachvol1", "AttachVolumes", "vol-chronus1 i-chronus1", -7000),
 )
+
+
+#: the cluster actions the emulator answers -> the method that does it
+_CLUSTER_ACTIONS = {
+    "StartClusters": "start_stop",
+    "StopClusters": "start_stop",
+    "RestartClusterService": "restart",
+    "ResizeCluster": "resize",
+    "AddClusterNodes": "add_nodes",
+    "DeleteClusterNodes": "delete_nodes",
+    "DeployAppVersion": "deploy",
+}
 
 
 def signature(secret: str, method: str, path: str, params: dict[str, str], digest: Any = hashlib.sha256) -> str:
@@ -212,7 +270,11 @@ class QingCloudEmulator:
         faults: Faults | None = None,
         signatures_kept: int = SIGNATURES_KEPT,
     ) -> None:
+        self.history = history
         self.jobs = catalogue(history)
+        self.clusters = clusters()
+        #: the cluster action requests accepted (parameters as received, signature removed), oldest first
+        self.action_requests: list[dict[str, str]] = []
         self.clock = JobClock(speed)
         self.faults = faults or Faults()
         self.max_skew = max_skew
@@ -221,6 +283,12 @@ class QingCloudEmulator:
         #: the signatures that matched, newest last (see ``GET /_emulator/qingcloud``)
         self.signatures_verified: deque[str] = deque(maxlen=signatures_kept)
         self.signatures_verified_total = 0
+
+    def reset(self) -> None:
+        """Forget the jobs and cluster changes the cluster actions made (the catalogue as at start)."""
+        self.jobs = catalogue(self.history)
+        self.clusters = clusters()
+        self.action_requests.clear()
 
     # -- helpers ------------------------------------------------------------------------------------------
     @staticmethod
@@ -303,6 +371,8 @@ class QingCloudEmulator:
             return self.describe_cluster_jobs(params, request)
         if action == "DescribeJobs":
             return self.describe_jobs(params)
+        if action in _CLUSTER_ACTIONS:
+            return self.cluster_action(action, params)
         # the error code table's 1101: a request for an action that does not exist
         return self.fail(1101, f"ActionNotFound, action [{action}] is not supported")
 
@@ -422,6 +492,192 @@ class QingCloudEmulator:
                 "ret_code": 0,
             }
         )
+
+    # -- cluster actions: each starts cluster jobs that run on the emulator's clock -------------------------------
+    def _start_job(
+        self, action: str, cluster: Cluster, extra: dict[str, Any], final: str = "successful", error_codes: str = ""
+    ) -> str:
+        job = ClusterJob(
+            _job_id("started", len(self.jobs) + 1),
+            cluster.app,
+            cluster.cluster_id,
+            action,
+            created=time.time() - _EPOCH.timestamp(),
+            final=final,
+            error_codes=error_codes,
+            pending=1.0,
+            working=3.0,
+            directive_extra=extra,
+        )
+        self.jobs.append(job)
+        self.clock.elapsed(job.job_id)  # its life starts now
+        return job.job_id
+
+    def _cluster(self, cluster_id: str | None, action: str) -> Cluster | Response:
+        if not cluster_id:
+            return self.fail(1100, "ParameterError, parameter cluster should not be empty")
+        cluster = self.clusters.get(cluster_id)
+        if cluster is None:
+            return self.fail(2100, f"ResourceNotFound, resource [{cluster_id}] not found")
+        if cluster.owner != OWNER:
+            return self.fail(1400, f"PermissionDenied, resource [{cluster_id}] does not belong to you")
+        allowed = _ALLOWED_IN.get(action, ("active",))
+        if cluster.status not in allowed:
+            return self.fail(
+                1400,
+                f"PermissionDenied, cluster [{cluster_id}] is [{cluster.status}], "
+                f"{action} is only allowed when it is [{', '.join(allowed)}]",
+            )
+        return cluster
+
+    def cluster_action(self, action: str, params: dict[str, str]) -> Response:
+        for name in _INTEGER_PARAMS:
+            if name in params:
+                try:
+                    int(params[name])
+                except ValueError:
+                    return self.fail(1100, f"ParameterError, parameter {name} should be an integer")
+        handler = getattr(self, "_" + _CLUSTER_ACTIONS[action])
+        answer = handler(action, params)
+        if isinstance(answer, Response):
+            return answer
+        self.action_requests.append({k: v for k, v in params.items() if k != "signature"})
+        # DeployAppVersion's API page shows its answer named CreateClusterResponse
+        name = "CreateClusterResponse" if action == "DeployAppVersion" else f"{action}Response"
+        return JSONResponse({"action": name, **answer, "ret_code": 0})
+
+    def _start_stop(self, action: str, params: dict[str, str]) -> dict[str, Any] | Response:
+        ids = self._lists(params, "clusters")
+        if not ids:
+            return self.fail(1100, "ParameterError, parameter clusters should not be empty")
+        found = []
+        for cluster_id in ids:
+            cluster = self._cluster(cluster_id, action)
+            if isinstance(cluster, Response):
+                return cluster
+            found.append(cluster)
+        job_ids = {}
+        for cluster in found:
+            job_ids[cluster.cluster_id] = self._start_job(action, cluster, {})
+            cluster.status = _CLUSTER_STATUS_AFTER.get(action, "active")
+        return {"job_ids": job_ids}
+
+    def _restart(self, action: str, params: dict[str, str]) -> dict[str, Any] | Response:
+        cluster = self._cluster(params.get("cluster"), action)
+        if isinstance(cluster, Response):
+            return cluster
+        role = params.get("role")
+        if role and role not in cluster.roles:
+            return self.fail(1100, f"ParameterError, role [{role}] is not a role of cluster [{cluster.cluster_id}]")
+        job_id = self._start_job(action, cluster, {"role": role} if role else {})
+        return {"cluster_id": cluster.cluster_id, "job_id": job_id}
+
+    def _resize(self, action: str, params: dict[str, str]) -> dict[str, Any] | Response:
+        cluster = self._cluster(params.get("cluster"), action)
+        if isinstance(cluster, Response):
+            return cluster
+        role = params.get("node_role")
+        if role and role not in cluster.roles:
+            return self.fail(
+                1100, f"ParameterError, node_role [{role}] is not a role of cluster [{cluster.cluster_id}]"
+            )
+        sizes: dict[str, int] = {
+            name: int(params[name]) for name in ("cpu", "memory", "gpu", "storage_size") if name in params
+        }
+        too_big = sizes.get("cpu", 0) > MAX_CPU or sizes.get("memory", 0) > MAX_MEMORY
+        extra: dict[str, Any] = {"node_role": role, **sizes} if role else dict(sizes)
+        job_id = self._start_job(action, cluster, extra, *(("failed", "5200") if too_big else ()))
+        if not too_big:
+            cluster.sizes.update(sizes)
+        # the answer's sizes are the nodes' after the resize (the API page's example)
+        return {"job_id": job_id, **{**cluster.sizes, **sizes}, "cluster_id": cluster.cluster_id}
+
+    def _role_of(self, cluster: Cluster, role: str | None) -> str | Response:
+        if role:
+            if role not in cluster.roles:
+                return self.fail(
+                    1100, f"ParameterError, node_role [{role}] is not a role of cluster [{cluster.cluster_id}]"
+                )
+            return role
+        if len(cluster.roles) > 1:
+            return self.fail(1100, f"ParameterError, cluster [{cluster.cluster_id}] has several roles: give node_role")
+        return next(iter(cluster.roles))
+
+    def _add_nodes(self, action: str, params: dict[str, str]) -> dict[str, Any] | Response:
+        cluster = self._cluster(params.get("cluster"), action)
+        if isinstance(cluster, Response):
+            return cluster
+        if "node_count" not in params:
+            return self.fail(1100, "ParameterError, parameter node_count should not be empty")
+        count = int(params["node_count"])
+        if count < 1:
+            return self.fail(1100, "ParameterError, parameter node_count should be >= 1")
+        role = self._role_of(cluster, params.get("node_role"))
+        if isinstance(role, Response):
+            return role
+        for name in ("resource_conf", "private_ips"):
+            if params.get(name):
+                try:
+                    json.loads(params[name])
+                except ValueError:
+                    return self.fail(1100, f"ParameterError, parameter {name} should be JSON")
+        serial = sum(len(nodes) for nodes in cluster.roles.values())
+        new = [f"cln-{cluster.cluster_id[3:]}n{serial + n:02d}" for n in range(1, count + 1)]
+        cluster.roles[role].extend(new)
+        extra = {"node_count": count, "node_role": role, "nodes": new} if role else {"node_count": count, "nodes": new}
+        job_id = self._start_job(action, cluster, extra)
+        return {"cluster_id": cluster.cluster_id, "new_node_ids": new, "job_id": job_id}
+
+    def _delete_nodes(self, action: str, params: dict[str, str]) -> dict[str, Any] | Response:
+        cluster = self._cluster(params.get("cluster"), action)
+        if isinstance(cluster, Response):
+            return cluster
+        nodes = self._lists(params, "nodes")
+        if not nodes:
+            return self.fail(1100, "ParameterError, parameter nodes should not be empty")
+        known = {node: role for role, ids in cluster.roles.items() for node in ids}
+        missing = [node for node in nodes if node not in known]
+        if missing:
+            return self.fail(2100, f"ResourceNotFound, resource [{missing[0]}] not found")
+        for node in nodes:
+            cluster.roles[known[node]].remove(node)
+        job_id = self._start_job(action, cluster, {"nodes": nodes})
+        return {"deleted_node_ids": nodes, "cluster_id": cluster.cluster_id, "job_id": job_id}
+
+    def _deploy(self, action: str, params: dict[str, str]) -> dict[str, Any] | Response:
+        version = params.get("version_id")
+        if not version:
+            return self.fail(1100, "ParameterError, parameter version_id should not be empty")
+        if not params.get("conf"):
+            return self.fail(1100, "ParameterError, parameter conf should not be empty")
+        try:
+            conf = json.loads(params["conf"])
+        except ValueError:
+            return self.fail(1100, "ParameterError, parameter conf should be JSON")
+        app = APP_VERSIONS.get(version)
+        if app is None:
+            return self.fail(2100, f"ResourceNotFound, resource [{version}] not found")
+        spec = conf.get("cluster") if isinstance(conf, dict) else None
+        if not isinstance(spec, dict):
+            return self.fail(1100, "ParameterError, conf has no cluster")
+        cluster_id = f"cl-deploy{len(self.clusters) + 1:03d}"
+        count = (
+            sum(int(role.get("count", 1)) for role in spec.values() if isinstance(role, dict) and "count" in role) or 1
+        )
+        nodes = [f"cln-{cluster_id[3:]}n{n:02d}" for n in range(1, count + 1)]
+        cluster = Cluster(cluster_id, app, "active", {"chronusdb": nodes})
+        self.clusters[cluster_id] = cluster
+        job_id = self._start_job(action, cluster, {"version_id": version})
+        return {
+            "vxnet_id": spec.get("vxnet") or "vxnet-0",
+            "node_ids": nodes,
+            "app_id": app,
+            "cluster_name": spec.get("name") or "",
+            "cluster_id": cluster_id,
+            "node_count": count,
+            "app_version": version,
+            "job_id": job_id,
+        }
 
     async def control(self, request: Request) -> Response:
         return JSONResponse(

@@ -1,20 +1,43 @@
-"""What every service hook shares: connection reading, the HTTP client, form fields, test_connection."""
+"""What every service hook shares: reading the connection into a client and settings, the client options of the
+extra, the first checks of every decoder, the connection form, the sync and async drivers, test_connection."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
+import httpx
 from airflow.providers.common.compat.sdk import AirflowNotFoundException, BaseHook, mask_secret
 
-from airflow_joblogs.exceptions import InvalidParameterError
-from airflow_joblogs.http import Program, RetryPolicy, ServiceClient
+from airflow_joblogs.exceptions import InvalidParameterError, TransientError
+from airflow_joblogs.http import Program, RetryPolicy, ServiceClient, json_body, retry_after_seconds
 from airflow_joblogs.models import FailedUnit, JobStatus
 from airflow_joblogs.streaming import StreamBudget
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """What a hook's programs need to know of its connection besides the client: read with the client, never
+    changed. A service adds its own fields (API style, zone, region ...) in a subclass.
+
+    :param conn_id: the connection it was read from.
+    :param base_url: the service endpoint the client talks to.
+    :param console_url: the service's web console (the ``console_url`` extra), for links to a job; or None.
+    """
+
+    conn_id: str
+    base_url: str
+    console_url: str | None = None
+
+
+S = TypeVar("S", bound=ConnectionSettings)
 
 
 def connection_extra(conn: Connection, conn_type: str) -> dict[str, Any]:
@@ -66,6 +89,64 @@ def retry_policy_from_extra(extra: dict[str, Any]) -> RetryPolicy:
     if not 1 <= count <= 20:
         raise InvalidParameterError("max_attempts", f"{attempts!r} must be an integer from 1 to 20")
     return RetryPolicy(max_attempts=count)
+
+
+def client_options(extra: dict[str, Any]) -> dict[str, Any]:
+    """The :class:`~airflow_joblogs.http.ServiceClient` options every connection's extra may set, validated:
+    ``verify`` (default true) and ``ca_bundle`` (a CA file or folder, when verifying), ``timeout`` (seconds,
+    default 60), ``max_attempts`` (1 to 20) and ``allow_http`` (default false)."""
+    verify: bool | str = as_bool(extra.get("verify"), "verify", True)
+    if verify and extra.get("ca_bundle"):
+        verify = str(extra["ca_bundle"])
+    return {
+        "verify": verify,
+        "timeout": as_float(extra.get("timeout"), "timeout", 60.0),
+        "retry": retry_policy_from_extra(extra),
+        "allow_http": as_bool(extra.get("allow_http"), "allow_http", False),
+    }
+
+
+#: reads a service's error body: (code, message, request id), each None or empty when the body has none
+ErrorFields = Callable[[dict[str, Any]], "tuple[Any, str, str | None]"]
+
+
+def answer_object(
+    response: httpx.Response,
+    service: str,
+    request_id: str | None,
+    error_fields: ErrorFields,
+    *,
+    retry_after: float | None = None,
+    throttled: str = "rate limited",
+) -> dict[str, Any]:
+    """The JSON object an answer carries, after the checks every service's decoder starts with.
+
+    429 and 5xx are transient (:class:`~airflow_joblogs.exceptions.TransientError` with the code, message and
+    request id ``error_fields`` reads from the body, when it is a JSON object, and ``retry_after`` or the answer's
+    ``Retry-After``); so is an empty or cut-off body, or one that is not a JSON object. What the object says is
+    the service's decoder's to read.
+    """
+    status = response.status_code
+    if status == 429 or status >= 500:
+        try:
+            body = response.json() if response.content else None
+        except ValueError:
+            body = None
+        code, message, found = error_fields(body) if isinstance(body, dict) else (None, "", None)
+        raise TransientError(
+            message or (throttled if status == 429 else f"HTTP {status}"),
+            service=service,
+            code=code,
+            status_code=status,
+            request_id=request_id or found,
+            retry_after=retry_after_seconds(response) if retry_after is None else retry_after,
+        )
+    body = json_body(response, service, request_id)
+    if not isinstance(body, dict):
+        raise TransientError(
+            "response is not a JSON object", service=service, status_code=status, request_id=request_id
+        )
+    return body
 
 
 def mask(*secrets: Any) -> None:
@@ -121,12 +202,14 @@ def field_behaviour(ui: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class JobLogsHook(BaseHook):
+class JobLogsHook(BaseHook, Generic[S]):
     """Base for the HTTP service hooks.
 
-    A subclass sets the class attributes and implements :meth:`client_from_connection`; it writes its API
-    calls as :class:`~airflow_joblogs.http.ApiRequest` + decode, or as programs, and gets sync and async
-    execution, retries and error mapping from :class:`~airflow_joblogs.http.ServiceClient`.
+    A subclass sets the class attributes and implements :meth:`client_from_connection`, which reads the connection
+    into the service client and the service's :class:`ConnectionSettings`; it writes its API calls as
+    :class:`~airflow_joblogs.http.ApiRequest` + decode, or as programs that receive the settings as an argument,
+    and gets sync and async execution, retries and error mapping from
+    :class:`~airflow_joblogs.http.ServiceClient`.
     """
 
     conn_name_attr = "conn_id"
@@ -136,24 +219,45 @@ class JobLogsHook(BaseHook):
     service: ClassVar[str] = ""
 
     def __init__(self, conn_id: str | None = None, *, retry_policy: RetryPolicy | None = None, **kwargs: Any) -> None:
+        # the connection's own name for the id (``bk_job_conn_id`` ...), as Airflow's hook discovery passes it
+        alias = kwargs.pop(self.conn_name_attr, None) if self.conn_name_attr != "conn_id" else None
         super().__init__(**kwargs)
-        self.conn_id = conn_id or self.default_conn_name
+        self.conn_id = conn_id or alias or self.default_conn_name
+        if self.conn_name_attr != "conn_id":
+            setattr(self, self.conn_name_attr, self.conn_id)
         self.retry_policy = retry_policy
         self._api: ServiceClient | None = None
+        self._settings: S | None = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(conn_id={self.conn_id!r})"
 
+    # -- connection form (Airflow < 3.2 reads these; newer versions the provider info they are built from) --------
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        from airflow_joblogs.get_provider_info import connection_type
+
+        return form_widgets(connection_type(cls.conn_type)["conn-fields"])
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        from airflow_joblogs.get_provider_info import connection_type
+
+        return field_behaviour(connection_type(cls.conn_type)["ui-field-behaviour"])
+
     # -- subclasses ---------------------------------------------------------------------------------------
-    def client_from_connection(self, conn: Connection) -> ServiceClient:
-        """Build the service client (auth, base URL, TLS) from a connection; validate every field."""
+    def client_from_connection(self, conn: Connection) -> tuple[ServiceClient, S]:
+        """Build the service client (auth, base URL, TLS) and the settings from a connection; validate every
+        field."""
         raise NotImplementedError
 
     # -- client lifecycle -------------------------------------------------------------------------------
-    def _configure(self, api: ServiceClient) -> ServiceClient:
+    def _configure(self, connected: tuple[ServiceClient, S]) -> tuple[ServiceClient, S]:
+        api, settings = connected
         if self.retry_policy is not None:
             api.retry = self.retry_policy
-        return api
+        self._api, self._settings = api, settings
+        return api, settings
 
     @property
     def conn_id_parameter(self) -> str:
@@ -177,28 +281,42 @@ class JobLogsHook(BaseHook):
             )
         return conn
 
-    @property
-    def api(self) -> ServiceClient:
-        """The service client, from a synchronous connection lookup (workers)."""
-        if self._api is None:
+    def connect(self) -> tuple[ServiceClient, S]:
+        """The service client and the connection's settings, from a synchronous connection lookup (workers);
+        read once per hook."""
+        if self._api is None or self._settings is None:
             try:
                 conn = self.get_connection(self.conn_id)
             except AirflowNotFoundException:
                 raise self._missing_connection() from None
-            self._api = self._configure(self.client_from_connection(self._checked(conn)))
-        return self._api
+            return self._configure(self.client_from_connection(self._checked(conn)))
+        return self._api, self._settings
 
-    async def aget_api(self) -> ServiceClient:
-        """The service client, from an asynchronous connection lookup (triggers on the triggerer's event loop)."""
-        if self._api is None:
+    async def aconnect(self) -> tuple[ServiceClient, S]:
+        """:meth:`connect` from an asynchronous connection lookup (triggers on the triggerer's event loop)."""
+        if self._api is None or self._settings is None:
             from airflow.providers.common.compat.connection import get_async_connection
 
             try:
                 conn = await get_async_connection(self.conn_id, type(self))
             except AirflowNotFoundException:
                 raise self._missing_connection() from None
-            self._api = self._configure(self.client_from_connection(self._checked(conn)))
-        return self._api
+            return self._configure(self.client_from_connection(self._checked(conn)))
+        return self._api, self._settings
+
+    @property
+    def api(self) -> ServiceClient:
+        """The service client (:meth:`connect`)."""
+        return self.connect()[0]
+
+    @property
+    def settings(self) -> S:
+        """The connection's settings (:meth:`connect`)."""
+        return self.connect()[1]
+
+    async def aget_api(self) -> ServiceClient:
+        """The service client (:meth:`aconnect`)."""
+        return (await self.aconnect())[0]
 
     def close(self) -> None:
         if self._api is not None:
@@ -215,35 +333,59 @@ class JobLogsHook(BaseHook):
         self.close()
 
     # -- helpers for subclasses -----------------------------------------------------------------------
-    def _iterate(self, program: Program) -> Iterator[Any]:
-        return self.api.iterate(program)
+    def _run(self, make: Callable[[S], Program[T]]) -> T:
+        """Run the program ``make`` builds from the connection's settings, synchronously."""
+        api, settings = self.connect()
+        return api.run(make(settings))
 
-    async def _aiterate(self, program: Program) -> AsyncIterator[Any]:
-        api = await self.aget_api()
-        async for item in api.aiterate(program):
+    async def _arun(self, make: Callable[[S], Program[T]]) -> T:
+        """The async twin of :meth:`_run`."""
+        api, settings = await self.aconnect()
+        return await api.arun(make(settings))
+
+    def _stream(self, make: Callable[[S], Program[Any]]) -> Iterator[Any]:
+        """The outputs of the program ``make`` builds from the connection's settings, driven synchronously."""
+        api, settings = self.connect()
+        return api.iterate(make(settings))
+
+    async def _astream(self, make: Callable[[S], Program[Any]]) -> AsyncIterator[Any]:
+        """The async twin of :meth:`_stream`."""
+        api, settings = await self.aconnect()
+        async for item in api.aiterate(make(settings)):
             yield item
 
-    async def _arun(self, program: Program) -> Any:
-        return await (await self.aget_api()).arun(program)
+    def _console_base(self) -> str | None:
+        base = self.settings.console_url
+        return str(base).rstrip("/") if base else None
 
     # -- the normalized layer the shared sensor/trigger/operator code calls --------------------------------
-    def status_program(self, job_ref: dict[str, Any]) -> Program:
+    def status_program(self, settings: S, job_ref: dict[str, Any]) -> Program[JobStatus]:
         """A program returning the job's :class:`JobStatus`."""
         raise NotImplementedError
 
-    def tail_program(self, job_ref: dict[str, Any], cursor: Any) -> Program:
+    def tail_program(self, settings: S, job_ref: dict[str, Any], cursor: Any) -> Program[Any]:
         """A program yielding log chunks not seen yet (after ``cursor``) and returning the new cursor."""
         raise NotImplementedError
 
-    def failure_program(self, job_ref: dict[str, Any], status: JobStatus, tail_lines: int) -> Program:
+    def failure_program(
+        self, settings: S, job_ref: dict[str, Any], status: JobStatus, tail_lines: int
+    ) -> Program[list[FailedUnit]]:
         """A program returning the :class:`FailedUnit` list (what failed, why, last log lines)."""
         raise NotImplementedError
 
+    def connection_check_program(self, settings: S) -> Program[str]:
+        """A cheap authenticated call proving the connection works (used by :meth:`test_connection`)."""
+        raise NotImplementedError
+
+    def cancel_program(self, settings: S, job_ref: dict[str, Any]) -> Program[str]:
+        """A program terminating the job; the service's answer as a sentence."""
+        raise NotImplementedError
+
     def job_status_from_ref(self, job_ref: dict[str, Any]) -> JobStatus:
-        return self.api.run(self.status_program(job_ref))
+        return self._run(lambda settings: self.status_program(settings, job_ref))
 
     async def ajob_status_from_ref(self, job_ref: dict[str, Any]) -> JobStatus:
-        return await self._arun(self.status_program(job_ref))
+        return await self._arun(lambda settings: self.status_program(settings, job_ref))
 
     def tail_logs(self, job_ref: dict[str, Any], cursor: Any, logger: Any, budget: StreamBudget | None = None) -> Any:
         """Log the lines that appeared since ``cursor`` (within ``budget``); return the new cursor."""
@@ -251,11 +393,10 @@ class JobLogsHook(BaseHook):
         if budget.exhausted:
             return cursor
         writer = budget.writer(logger)
-        result: list[Any] = []
-        for chunk in self.api.iterate(self.tail_program(job_ref, cursor), result):
-            writer.write(chunk)
+        api, settings = self.connect()
+        cursor = api.run(self.tail_program(settings, job_ref, cursor), writer.write)
         writer.finish()
-        return result[0]
+        return cursor
 
     async def atail_logs(
         self, job_ref: dict[str, Any], cursor: Any, logger: Any, budget: StreamBudget | None = None
@@ -264,23 +405,24 @@ class JobLogsHook(BaseHook):
         if budget.exhausted:
             return cursor
         writer = budget.writer(logger)
-        result: list[Any] = []
-        api = await self.aget_api()
-        async for chunk in api.aiterate(self.tail_program(job_ref, cursor), result):
-            writer.write(chunk)
+        api, settings = await self.aconnect()
+        cursor = await api.arun(self.tail_program(settings, job_ref, cursor), writer.write)
         writer.finish()
-        return result[0]
+        return cursor
 
     def failed_units(self, job_ref: dict[str, Any], status: JobStatus, tail_lines: int = 20) -> list[FailedUnit]:
-        return self.api.run(self.failure_program(job_ref, status, tail_lines))
+        return self._run(lambda settings: self.failure_program(settings, job_ref, status, tail_lines))
 
-    def connection_check_program(self) -> Program:
-        """A cheap authenticated call proving the connection works (used by :meth:`test_connection`)."""
-        raise NotImplementedError
+    def cancel_job(self, job_ref: dict[str, Any]) -> str:
+        """Terminate the job; the service's answer, as a sentence for the task log."""
+        return self._run(lambda settings: self.cancel_program(settings, job_ref))
+
+    async def acancel_job(self, job_ref: dict[str, Any]) -> str:
+        return await self._arun(lambda settings: self.cancel_program(settings, job_ref))
 
     def test_connection(self) -> tuple[bool, str]:
         try:
-            message = self.api.run(self.connection_check_program())
+            message = self._run(self.connection_check_program)
         except Exception as exc:  # the UI shows the message; never a traceback with secrets
             return False, f"{type(exc).__name__}: {exc}"
         return True, message

@@ -7,6 +7,7 @@ import ipaddress
 import re
 from collections import deque
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -22,26 +23,14 @@ from airflow_joblogs.exceptions import (
     TransientError,
 )
 from airflow_joblogs.hooks.base import (
+    ConnectionSettings,
     JobLogsHook,
-    as_bool,
-    as_float,
+    answer_object,
+    client_options,
     connection_extra,
-    field_behaviour,
-    form_widgets,
     mask,
-    retry_policy_from_extra,
 )
-from airflow_joblogs.http import (
-    ApiRequest,
-    Call,
-    Gather,
-    Outputs,
-    Program,
-    ServiceClient,
-    json_body,
-    relay,
-    retry_after_seconds,
-)
+from airflow_joblogs.http import ApiRequest, Call, Gather, Outputs, Program, ServiceClient, relay, retry_after_seconds
 from airflow_joblogs.models import FailedUnit, JobState, JobStatus, LazyLogChunk, LogChunk
 from airflow_joblogs.timestamps import esb_v2_from_ms
 from airflow_joblogs.validation import as_int
@@ -212,32 +201,16 @@ def _ip_entry(entry: Any) -> dict[str, Any]:
 # -- response decoding --------------------------------------------------------------------------------
 def decode_envelope(response: httpx.Response) -> dict[str, Any]:
     """Check a v2/v3 envelope (``result``/``code``/``message``) or a gateway error; return the whole body."""
-    request_id = response.headers.get("X-Bkapi-Request-Id")
-    if response.status_code == 429:
-        raise TransientError(
-            "rate limited by the API gateway",
-            service=SERVICE,
-            status_code=429,
-            request_id=request_id,
-            retry_after=_rate_limit_wait(response),
-        )
-    body = json_body(response, SERVICE, request_id) if response.content or response.status_code < 500 else {}
-    if not isinstance(body, dict):
-        raise TransientError(
-            "response is not a JSON object", service=SERVICE, status_code=response.status_code, request_id=request_id
-        )
-    request_id = request_id or body.get("request_id") or body.get("job_request_id")
-    code = body.get("code")
-    message = str(body.get("message") or "")
-    if response.status_code >= 500:
-        raise TransientError(
-            message or f"HTTP {response.status_code}",
-            service=SERVICE,
-            code=code,
-            status_code=response.status_code,
-            request_id=request_id,
-            retry_after=retry_after_seconds(response),
-        )
+    body = answer_object(
+        response,
+        SERVICE,
+        response.headers.get("X-Bkapi-Request-Id"),
+        _error_fields,
+        retry_after=_rate_limit_wait(response) if response.status_code == 429 else None,
+        throttled="rate limited by the API gateway",
+    )
+    code, message, request_id = _error_fields(body)
+    request_id = response.headers.get("X-Bkapi-Request-Id") or request_id
     if body.get("result") is True and code in (0, "0", None):
         return body
     kwargs: dict[str, Any] = {
@@ -249,8 +222,8 @@ def decode_envelope(response: httpx.Response) -> dict[str, Any]:
     if "code_name" in body:  # the API gateway's own error (16xxxxx)
         raise _gateway_error(body, message, kwargs)
     try:
-        numeric = int(code)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+        numeric = int(str(code))
+    except ValueError:
         numeric = -1
     if numeric in _RETRYABLE_CODES:
         raise TransientError(message or "internal error", **kwargs)
@@ -267,6 +240,12 @@ def decode_envelope(response: httpx.Response) -> dict[str, Any]:
     if 1241000 <= numeric < 1242000 or numeric in (1240003, 1306406):
         raise RemoteValidationError(message, **kwargs)
     raise JobLogsError(message or "request failed", **kwargs)
+
+
+def _error_fields(body: dict[str, Any]) -> tuple[Any, str, str | None]:
+    """(code, message, request id) of an envelope or a gateway error."""
+    request_id = body.get("request_id") or body.get("job_request_id")
+    return body.get("code"), str(body.get("message") or ""), str(request_id) if request_id else None
 
 
 def _rate_limit_wait(response: httpx.Response) -> float | None:
@@ -471,11 +450,18 @@ class _StepHostLines:
         return {"step": self.index, "host": f"{self.step_id}:{host.get('bk_cloud_id', 0)}:{host.get('ip')}"}
 
 
-class BlueKingJobHook(JobLogsHook):
+@dataclass(frozen=True)
+class BlueKingSettings(ConnectionSettings):
+    """A ``bk_job`` connection's settings: the API style (``esb_v2`` or ``gateway_v3``) besides the shared ones."""
+
+    api_style: str = "gateway_v3"
+
+
+class BlueKingJobHook(JobLogsHook[BlueKingSettings]):
     """Talk to BlueKing JOB (ESB v2 or API gateway v3).
 
     Raw methods mirror the API one-to-one and return the response body unchanged; the normalized layer
-    (:meth:`get_job_status`, :meth:`iter_host_logs` and their ``a``-prefixed async twins) is what the
+    (:meth:`get_job_status`, :meth:`iter_log_chunks` and their ``a``-prefixed async twins) is what the
     sensor, trigger and log operator use.
 
     :param bk_job_conn_id: connection of type ``bk_job``.
@@ -487,25 +473,8 @@ class BlueKingJobHook(JobLogsHook):
     hook_name = "Tencent BlueKing JOB"
     service = SERVICE
 
-    def __init__(self, conn_id: str | None = None, *, bk_job_conn_id: str | None = None, **kwargs: Any) -> None:
-        super().__init__(conn_id or bk_job_conn_id, **kwargs)
-        self.bk_job_conn_id = self.conn_id
-        self.api_style = "gateway_v3"
-
     # -- connection -------------------------------------------------------------------------------------
-    @classmethod
-    def get_connection_form_widgets(cls) -> dict[str, Any]:
-        from airflow_joblogs.get_provider_info import connection_type
-
-        return form_widgets(connection_type("bk_job")["conn-fields"])
-
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        from airflow_joblogs.get_provider_info import connection_type
-
-        return field_behaviour(connection_type("bk_job")["ui-field-behaviour"])
-
-    def client_from_connection(self, conn: Connection) -> ServiceClient:
+    def client_from_connection(self, conn: Connection) -> tuple[ServiceClient, BlueKingSettings]:
         extra = connection_extra(conn, self.conn_type)
         style = extra.get("api_style", "gateway_v3")
         if style not in API_STYLES:
@@ -533,25 +502,16 @@ class BlueKingJobHook(JobLogsHook):
                 f"connection {conn.conn_id!r} needs a user: bk_token or access_token (a verified user), or "
                 "bk_username for an app exempted from user verification",
             )
-        self.api_style = style
         host = conn.host if "://" in conn.host else f"https://{conn.host}"
-        verify: bool | str = as_bool(extra.get("verify"), "verify", True)
-        if verify and extra.get("ca_bundle"):
-            verify = str(extra["ca_bundle"])
-        return ServiceClient(
+        client = ServiceClient(
             service=SERVICE,
             base_url=host.rstrip("/"),
             auth=BlueKingGatewayAuth(credentials) if style == "gateway_v3" else BlueKingEsbAuth(credentials),
-            verify=verify,
-            timeout=as_float(extra.get("timeout"), "timeout", 60.0),
-            retry=retry_policy_from_extra(extra),
             request_id_header="X-Bkapi-Request-Id",
-            allow_http=as_bool(extra.get("allow_http"), "allow_http", False),
+            **client_options(extra),
         )
-
-    def _style(self) -> str:
-        _ = self.api  # reading the connection sets the API style
-        return self.api_style
+        console = extra.get("console_url")
+        return client, BlueKingSettings(conn.conn_id, client.base_url, str(console) if console else None, style)
 
     # -- raw API (requests) -------------------------------------------------------------------------------
     @staticmethod
@@ -590,14 +550,14 @@ class BlueKingJobHook(JobLogsHook):
         return ApiRequest("POST", "/api/v3/batch_get_job_instance_ip_log", json=body)
 
     def _need_gateway(self, method: str) -> None:
-        if self._style() != "gateway_v3":
+        if self.settings.api_style != "gateway_v3":
             raise InvalidParameterError("api_style", f"{method} exists only on the API gateway v3", "gateway_v3")
 
     # -- raw API (one-to-one, bodies unchanged) ------------------------------------------------------------
     def get_job_instance_log(self, bk_biz_id: int, job_instance_id: int) -> dict[str, Any]:
         """ESB v2 ``get_job_instance_log``: every step's and host's log in one response (the seed's structure)."""
         ref = job_ref(job_instance_id, bk_biz_id=bk_biz_id)
-        if self._style() != "esb_v2":
+        if self.settings.api_style != "esb_v2":
             raise InvalidParameterError("api_style", "get_job_instance_log exists only on ESB v2", "esb_v2")
         return self.api.call(
             self._esb(
@@ -618,7 +578,7 @@ class BlueKingJobHook(JobLogsHook):
     ) -> dict[str, Any]:
         """``get_job_instance_status`` in the connection's API style; the response body unchanged."""
         ref = job_ref(job_instance_id, bk_biz_id, bk_scope_type, bk_scope_id)
-        return self.api.call(self._req_status(self._style(), ref, return_ip_result), decode_envelope)
+        return self.api.call(self._req_status(self.settings.api_style, ref, return_ip_result), decode_envelope)
 
     def get_job_instance_ip_log(
         self,
@@ -679,11 +639,12 @@ class BlueKingJobHook(JobLogsHook):
         return self.api.call(self._req_batch_ip_log(ref, step, hosts), decode_envelope)
 
     # -- programs: written once, run sync or async ------------------------------------------------------------
-    def _status_call(self, ref: dict[str, Any], with_hosts: bool = True) -> Call:
-        return Call(self._req_status(self.api_style, ref, return_ip_result=with_hosts), decode_envelope)
+    def _status_call(self, style: str, ref: dict[str, Any], with_hosts: bool = True) -> Call:
+        return Call(self._req_status(style, ref, return_ip_result=with_hosts), decode_envelope)
 
-    def _to_status(self, ref: dict[str, Any], body: dict[str, Any]) -> JobStatus:
-        job, steps = _steps_from_status(self.api_style, body)
+    @staticmethod
+    def _to_status(style: str, ref: dict[str, Any], body: dict[str, Any]) -> JobStatus:
+        job, steps = _steps_from_status(style, body)
         code = job.get("status")
         return JobStatus(
             service=SERVICE,
@@ -701,19 +662,20 @@ class BlueKingJobHook(JobLogsHook):
             },
         )
 
-    def status_program(self, job_ref: dict[str, Any]) -> Program:
+    def status_program(self, settings: BlueKingSettings, job_ref: dict[str, Any]) -> Program[JobStatus]:
         # the verdict needs the steps, not every host's result: a poll of a 1,000-host job stays small
-        body = yield self._status_call(job_ref, with_hosts=False)
-        return self._to_status(job_ref, body)
+        body = yield self._status_call(settings.api_style, job_ref, with_hosts=False)
+        return self._to_status(settings.api_style, job_ref, body)
 
     def log_program(
         self,
+        settings: BlueKingSettings,
         ref: dict[str, Any],
         *,
         only_hosts: set[str] | None = None,
         batch_bytes: int = 8 << 20,
         concurrency: int = DEFAULT_LOG_CONCURRENCY,
-    ) -> Program:
+    ) -> Program[None]:
         """Yield one :class:`LogChunk` per step and host (in step order).
 
         ESB v2 returns the whole job in one response. The gateway is asked per step in host batches of at
@@ -725,7 +687,7 @@ class BlueKingJobHook(JobLogsHook):
         their header, record and cursor when first read (:class:`~airflow_joblogs.models.LazyLogChunk`).
         """
         concurrency = validate_concurrency(concurrency)
-        if self.api_style == "esb_v2":
+        if settings.api_style == "esb_v2":
             body = yield Call(
                 self._esb(
                     "get_job_instance_log",
@@ -767,8 +729,8 @@ class BlueKingJobHook(JobLogsHook):
                     )
             return None
 
-        body = yield self._status_call(ref)
-        _, steps = _steps_from_status(self.api_style, body)
+        body = yield self._status_call(settings.api_style, ref)
+        _, steps = _steps_from_status(settings.api_style, body)
         total = len(steps)
         # the work in output order: (step number, step, its record fields, hosts still to fetch)
         work: deque[tuple[int, dict[str, Any], dict[str, Any], list[dict[str, Any]]]] = deque()
@@ -858,12 +820,12 @@ class BlueKingJobHook(JobLogsHook):
             chunks.append(LazyLogChunk(lines, host, content, bool(entry.get("is_truncated"))))
         return chunks, volume
 
-    def tail_program(self, job_ref: dict[str, Any], cursor: Any) -> Program:
+    def tail_program(self, settings: BlueKingSettings, job_ref: dict[str, Any], cursor: Any) -> Program[Any]:
         """Yield the log text each host added since ``cursor`` (``{host key: characters shown}``)."""
         seen: dict[str, int] = dict((cursor or {}).get("seen", {}))
         done: set[str] = set((cursor or {}).get("done", []))
-        body = yield self._status_call(job_ref)
-        _, steps = _steps_from_status(self.api_style, body)
+        body = yield self._status_call(settings.api_style, job_ref)
+        _, steps = _steps_from_status(settings.api_style, body)
         wanted = set()
         finished_now = set()
         for step in steps:
@@ -888,13 +850,15 @@ class BlueKingJobHook(JobLogsHook):
                     header=f"step {record.get('step_instance_id')} {record.get('bk_cloud_id', 0)}:{record.get('ip')}",
                 )
 
-            yield from relay(self.log_program(job_ref, only_hosts=wanted), new_text)
+            yield from relay(self.log_program(settings, job_ref, only_hosts=wanted), new_text)
         done |= finished_now
         return {"seen": {k: v for k, v in seen.items() if k not in done}, "done": sorted(done)}
 
-    def failure_program(self, job_ref: dict[str, Any], status: JobStatus, tail_lines: int) -> Program:
-        body = yield self._status_call(job_ref)
-        _, steps = _steps_from_status(self.api_style, body)
+    def failure_program(
+        self, settings: BlueKingSettings, job_ref: dict[str, Any], status: JobStatus, tail_lines: int
+    ) -> Program[list[FailedUnit]]:
+        body = yield self._status_call(settings.api_style, job_ref)
+        _, steps = _steps_from_status(settings.api_style, body)
         failed_steps = [s for s in steps if s.get("status") in FAILURE_STATUSES or s.get("status") == 7]
         bad_hosts: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
         units: list[FailedUnit] = []
@@ -924,7 +888,7 @@ class BlueKingJobHook(JobLogsHook):
                 tails[chunk.cursor["host"]] = _tail(chunk.text, tail_lines)
                 exit_codes[chunk.cursor["host"]] = (chunk.record or {}).get("exit_code")
 
-            yield from relay(self.log_program(job_ref, only_hosts=set(bad_hosts)), keep_tail)
+            yield from relay(self.log_program(settings, job_ref, only_hosts=set(bad_hosts)), keep_tail)
             for key, (step, host) in bad_hosts.items():
                 code = host.get("status", host.get("ip_status"))
                 units.append(
@@ -937,14 +901,14 @@ class BlueKingJobHook(JobLogsHook):
                 )
         return units
 
-    def connection_check_program(self) -> Program:
+    def connection_check_program(self, settings: BlueKingSettings) -> Program[str]:
         # A status query for a job id that cannot exist: "not found" proves the credentials were accepted.
         ref = {"job_instance_id": 1, "bk_scope_type": "biz", "bk_scope_id": "1"}
         try:
-            yield self._status_call(ref)
+            yield self._status_call(settings.api_style, ref)
         except (NotFoundError, RemoteValidationError, PermissionDeniedError):
             pass
-        return f"Connected to BlueKing JOB ({self.api_style}); credentials accepted."
+        return f"Connected to BlueKing JOB ({settings.api_style}); credentials accepted."
 
     # -- normalized layer -------------------------------------------------------------------------------------
     def get_job_status(
@@ -956,9 +920,7 @@ class BlueKingJobHook(JobLogsHook):
         bk_scope_id: str | int | None = None,
     ) -> JobStatus:
         """The job's :class:`JobStatus` (``raw_status`` is the BlueKing status code)."""
-        ref = job_ref(job_instance_id, bk_biz_id, bk_scope_type, bk_scope_id)
-        self._style()
-        return self.job_status_from_ref(ref)
+        return self.job_status_from_ref(job_ref(job_instance_id, bk_biz_id, bk_scope_type, bk_scope_id))
 
     async def aget_job_status(
         self,
@@ -968,11 +930,9 @@ class BlueKingJobHook(JobLogsHook):
         bk_scope_type: str | None = None,
         bk_scope_id: str | int | None = None,
     ) -> JobStatus:
-        ref = job_ref(job_instance_id, bk_biz_id, bk_scope_type, bk_scope_id)
-        await self.aget_api()
-        return await self.ajob_status_from_ref(ref)
+        return await self.ajob_status_from_ref(job_ref(job_instance_id, bk_biz_id, bk_scope_type, bk_scope_id))
 
-    def iter_host_logs(
+    def iter_log_chunks(
         self,
         job_instance_id: int,
         bk_biz_id: int | None = None,
@@ -987,10 +947,9 @@ class BlueKingJobHook(JobLogsHook):
         """
         ref = job_ref(job_instance_id, bk_biz_id, bk_scope_type, bk_scope_id)
         concurrency = validate_concurrency(concurrency)
-        self._style()
-        return self.api.iterate(self.log_program(ref, concurrency=concurrency))
+        return self._stream(lambda settings: self.log_program(settings, ref, concurrency=concurrency))
 
-    async def aiter_host_logs(
+    def aiter_log_chunks(
         self,
         job_instance_id: int,
         bk_biz_id: int | None = None,
@@ -1001,9 +960,12 @@ class BlueKingJobHook(JobLogsHook):
     ) -> AsyncIterator[LogChunk]:
         ref = job_ref(job_instance_id, bk_biz_id, bk_scope_type, bk_scope_id)
         concurrency = validate_concurrency(concurrency)
-        api = await self.aget_api()
-        async for chunk in api.aiterate(self.log_program(ref, concurrency=concurrency)):
-            yield chunk
+        return self._astream(lambda settings: self.log_program(settings, ref, concurrency=concurrency))
+
+    #: the names :meth:`iter_log_chunks` and :meth:`aiter_log_chunks` had before every hook used those (kept for a
+    #: release)
+    iter_host_logs = iter_log_chunks
+    aiter_host_logs = aiter_log_chunks
 
     # -- starting and stopping jobs (gateway v3) ----------------------------------------------------------------
     def execute_job_plan(
@@ -1140,8 +1102,12 @@ class BlueKingJobHook(JobLogsHook):
     def _req_global_vars(ref: dict[str, Any]) -> ApiRequest:
         return ApiRequest("GET", "/api/v3/get_job_instance_global_var_value", params=ref)
 
-    def cancel_program(self, job_ref: dict[str, Any]) -> Program:
+    def cancel_program(self, settings: BlueKingSettings, job_ref: dict[str, Any]) -> Program[str]:
         """Terminate the job (``operate_job_instance`` with ``operation_code`` 1); the answer as a sentence."""
+        if settings.api_style != "gateway_v3":
+            raise InvalidParameterError(
+                "api_style", "operate_job_instance exists only on the API gateway v3", "gateway_v3"
+            )
         try:
             body = yield Call(self._req_operate(job_ref, TERMINATE_JOB), decode_envelope)
         except RemoteValidationError as exc:  # 1241003 UNSUPPORTED_OPERATION: it is not running any more
@@ -1150,13 +1116,6 @@ class BlueKingJobHook(JobLogsHook):
             f"BlueKing JOB accepted terminating job {(body.get('data') or {}).get('job_instance_id')} "
             f"(request {body.get('job_request_id')})"
         )
-
-    def cancel_job(self, job_ref: dict[str, Any]) -> str:
-        self._need_gateway("operate_job_instance")
-        return self.api.run(self.cancel_program(job_ref))
-
-    async def acancel_job(self, job_ref: dict[str, Any]) -> str:
-        return await self._arun(self.cancel_program(job_ref))
 
     def global_vars(self, job_ref: dict[str, Any]) -> dict[str, Any]:
         """The job's global variables, ``{name: value}``, as the last step that has each saw it (a host variable's
@@ -1172,10 +1131,8 @@ class BlueKingJobHook(JobLogsHook):
     def console_url(self, job_ref: dict[str, Any]) -> str | None:
         """``{console_url}/api_execute/{job_instance_id}``: the job's page in the JOB web console (the link bk-job's
         own notifications carry), when the connection's extra has ``console_url`` (the JOB web address)."""
-        base = connection_extra(self.get_connection(self.conn_id), self.conn_type).get("console_url")
-        if not base:
-            return None
-        return f"{str(base).rstrip('/')}/api_execute/{job_ref['job_instance_id']}"
+        base = self._console_base()
+        return f"{base}/api_execute/{job_ref['job_instance_id']}" if base else None
 
 
 #: bk-job ``TaskOperationEnum.TERMINATE_JOB``

@@ -1,7 +1,7 @@
 """Huawei Cloud CodeArts Build: build status and build/step logs, paged by offset.
 
 The raw methods mirror the API one-to-one and return the response's ``result`` unchanged. The
-normalized layer (:meth:`CodeArtsBuildHook.get_build_status`, :meth:`CodeArtsBuildHook.iter_build_log`
+normalized layer (:meth:`CodeArtsBuildHook.get_build_status`, :meth:`CodeArtsBuildHook.iter_log_chunks`
 and their ``a``-prefixed async twins) is what the sensor, trigger and log operator use; the pager is
 written once, as a program (:meth:`CodeArtsBuildHook.log_program`).
 """
@@ -14,7 +14,8 @@ import random
 import re
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -29,14 +30,13 @@ from airflow_joblogs.exceptions import (
     TransientError,
 )
 from airflow_joblogs.hooks.base import (
+    ConnectionSettings,
     JobLogsHook,
-    as_bool,
+    answer_object,
     as_float,
+    client_options,
     connection_extra,
-    field_behaviour,
-    form_widgets,
     mask,
-    retry_policy_from_extra,
 )
 from airflow_joblogs.http import (
     ApiRequest,
@@ -44,7 +44,6 @@ from airflow_joblogs.http import (
     Program,
     ServiceClient,
     Sleep,
-    json_body,
     raise_for_http_status,
     relay,
     retry_after_seconds,
@@ -156,12 +155,17 @@ def validate_size(size: Any) -> int:
     return _integer(size, "size", 1, "an integer >= 1 (the API documents 1000)")
 
 
-def build_ref(job_id: Any, build_no: Any, step_id: Any = None) -> dict[str, Any]:
+def job_ref(job_id: Any, build_no: Any, step_id: Any = None) -> dict[str, Any]:
     """Validate and normalize a build reference: ``{job_id, build_no[, step_id]}``."""
     ref: dict[str, Any] = {"job_id": validate_job_id(job_id), "build_no": validate_build_no(build_no)}
     if step_id is not None and step_id != "":
         ref["step_id"] = validate_step_id(step_id)
     return ref
+
+
+#: :func:`job_ref`'s name before every service's reference builder was called so (kept for a release); also what
+#: the hook's methods call it by, where a parameter named ``job_ref`` hides the function
+build_ref = job_ref
 
 
 def endpoint_for(region: str) -> str:
@@ -195,16 +199,13 @@ def _error_fields(error: Any) -> tuple[Any, str]:
     return None, str(error or "")
 
 
-def _gateway_error(response: httpx.Response, request_id: str | None) -> tuple[Any, str, str | None]:
-    """(code, message, request id) of an API gateway error body, when there is one."""
-    try:
-        body = response.json() if response.content else None
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        return None, "", request_id
-    code, message = _error_fields(body)
-    return code, message, request_id or (str(body["request_id"]) if body.get("request_id") else None)
+def _answer_error(body: dict[str, Any]) -> tuple[Any, str, str | None]:
+    """(code, message, request id) of an error answer: the service's ``{"error_code", "error_msg"}`` (or its
+    ``error`` object) and the API gateway's ``{"error_code", "error_msg", "request_id"}``."""
+    code, message = (
+        _error_fields(body) if "error_code" in body or "error_msg" in body else _error_fields(body.get("error"))
+    )
+    return code, message, str(body["request_id"]) if body.get("request_id") else None
 
 
 def decode_result(response: httpx.Response) -> Any:
@@ -216,28 +217,10 @@ def decode_result(response: httpx.Response) -> Any:
     """
     request_id = response.headers.get("X-Request-Id")
     status = response.status_code
-    if status == 429 or (status >= 500 and not response.content):
-        # the gateway's own answers carry the request id in the body: {"error_code", "error_msg", "request_id"}
-        code, message, request_id = _gateway_error(response, request_id)
-        raise TransientError(
-            message or ("throttled by the API gateway" if status == 429 else f"HTTP {status}"),
-            service=SERVICE,
-            code=code,
-            status_code=status,
-            request_id=request_id,
-            retry_after=retry_after_seconds(response),
-        )
-    body = json_body(response, SERVICE, request_id)
-    if not isinstance(body, dict):
-        raise TransientError(
-            "response is not a JSON object", service=SERVICE, status_code=status, request_id=request_id
-        )
-    if not request_id and body.get("request_id"):
-        request_id = str(body["request_id"])
+    body = answer_object(response, SERVICE, request_id, _answer_error, throttled="throttled by the API gateway")
+    code, message, found = _answer_error(body)
+    request_id = request_id or found
     if status >= 400 or body.get("status") == "fail":
-        code, message = (
-            _error_fields(body) if "error_code" in body or "error_msg" in body else _error_fields(body.get("error"))
-        )
         message = message or f"HTTP {status}"
         kwargs: dict[str, Any] = {"service": SERVICE, "code": code, "status_code": status, "request_id": request_id}
         if code in _TRANSIENT_CODES:
@@ -289,11 +272,19 @@ def decode_log_page(response: httpx.Response, *, asked: int) -> dict[str, Any]:
     return page
 
 
-class CodeArtsBuildHook(JobLogsHook):
+@dataclass(frozen=True)
+class CodeArtsSettings(ConnectionSettings):
+    """A ``codearts_build`` connection's settings: the region and project besides the shared ones."""
+
+    region: str | None = None
+    project_id: str | None = None
+
+
+class CodeArtsBuildHook(JobLogsHook[CodeArtsSettings]):
     """Talk to Huawei Cloud CodeArts Build (AK/SK signing, an IAM token, or IAM user credentials).
 
     Raw methods mirror the API one-to-one and return the answer's ``result`` unchanged (offsets are
-    accepted as int or string); the normalized layer (:meth:`get_build_status`, :meth:`iter_build_log`
+    accepted as int or string); the normalized layer (:meth:`get_build_status`, :meth:`iter_log_chunks`
     and their async twins) is what the sensor, trigger and log operator use.
 
     :param codearts_build_conn_id: connection of type ``codearts_build``.
@@ -312,33 +303,20 @@ class CodeArtsBuildHook(JobLogsHook):
         self,
         conn_id: str | None = None,
         *,
-        codearts_build_conn_id: str | None = None,
         empty_log_retries: int = 8,
         empty_log_backoff: float = 0.5,
         **kwargs: Any,
     ) -> None:
-        super().__init__(conn_id or codearts_build_conn_id, **kwargs)
-        self.codearts_build_conn_id = self.conn_id
+        super().__init__(conn_id, **kwargs)
         self.empty_log_retries = _integer(empty_log_retries, "empty_log_retries", 0, "an integer >= 0")
         self.empty_log_backoff = as_float(empty_log_backoff, "empty_log_backoff", 0.5)
 
     # -- connection -------------------------------------------------------------------------------------
-    @classmethod
-    def get_connection_form_widgets(cls) -> dict[str, Any]:
-        from airflow_joblogs.get_provider_info import connection_type
-
-        return form_widgets(connection_type("codearts_build")["conn-fields"])
-
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        from airflow_joblogs.get_provider_info import connection_type
-
-        return field_behaviour(connection_type("codearts_build")["ui-field-behaviour"])
-
-    def client_from_connection(self, conn: Connection) -> ServiceClient:
+    def client_from_connection(self, conn: Connection) -> tuple[ServiceClient, CodeArtsSettings]:
         extra = connection_extra(conn, self.conn_type)
         name = conn.conn_id
-        allow_http = as_bool(extra.get("allow_http"), "allow_http", False)
+        options = client_options(extra)
+        allow_http = options["allow_http"]
         region = str(extra.get("region") or "").strip()
         if conn.host:
             base_url = _url(conn.host, "host", allow_http)
@@ -408,19 +386,12 @@ class CodeArtsBuildHook(JobLogsHook):
                 project_id=project_id,
                 on_token=mask,
             )
-        verify: bool | str = as_bool(extra.get("verify"), "verify", True)
-        if verify and extra.get("ca_bundle"):
-            verify = str(extra["ca_bundle"])
-        return ServiceClient(
-            service=SERVICE,
-            base_url=base_url,
-            auth=auth,
-            verify=verify,
-            timeout=as_float(extra.get("timeout"), "timeout", 60.0),
-            retry=retry_policy_from_extra(extra),
-            headers={"Content-Type": "application/json"},
-            allow_http=allow_http,
+        client = ServiceClient(
+            service=SERVICE, base_url=base_url, auth=auth, headers={"Content-Type": "application/json"}, **options
         )
+        console = extra.get("console_url")
+        settings = CodeArtsSettings(name, base_url, str(console) if console else None, region or None, project_id)
+        return client, settings
 
     # -- raw API (requests) ---------------------------------------------------------------------------------
     @staticmethod
@@ -573,7 +544,7 @@ class CodeArtsBuildHook(JobLogsHook):
         whole_lines: bool = True,
         carried: str = "",
         flush: bool = True,
-    ) -> Program:
+    ) -> Program[dict[str, Any]]:
         """Page a build's (or, with ``step_id`` in ``ref``, one action's) log from ``start_offset``.
 
         Yields one :class:`LogChunk` per page: next ``start_offset`` = this page's ``end_offset`` while
@@ -652,7 +623,7 @@ class CodeArtsBuildHook(JobLogsHook):
             carried = ""
         return {"offset": offset, "carried": carried}
 
-    def status_program(self, job_ref: dict[str, Any]) -> Program:
+    def status_program(self, settings: CodeArtsSettings, job_ref: dict[str, Any]) -> Program[JobStatus]:
         info = yield Call(self._build_info_request(job_ref), decode_result)
         building = bool(info.get("building"))
         result = info.get("build_result")
@@ -692,7 +663,7 @@ class CodeArtsBuildHook(JobLogsHook):
             detail=detail,
         )
 
-    def tail_program(self, job_ref: dict[str, Any], cursor: Any) -> Program:
+    def tail_program(self, settings: CodeArtsSettings, job_ref: dict[str, Any], cursor: Any) -> Program[Any]:
         """New whole lines of the build log since ``cursor`` (``{"offset", "carried"}``)."""
         cursor = cursor or {}
         result = yield from relay(
@@ -706,7 +677,7 @@ class CodeArtsBuildHook(JobLogsHook):
         )
         return result
 
-    def _tail_of(self, ref: dict[str, Any], tail_lines: int) -> Program:
+    def _tail_of(self, ref: dict[str, Any], tail_lines: int) -> Program[str]:
         """The last ``tail_lines`` lines of a log (read forward, keeping only the last lines)."""
         last: deque[str] = deque(maxlen=max(tail_lines, 1))
 
@@ -716,7 +687,9 @@ class CodeArtsBuildHook(JobLogsHook):
         yield from relay(self.log_program(ref), keep)
         return "\n".join(last) if tail_lines > 0 else ""
 
-    def failure_program(self, job_ref: dict[str, Any], status: JobStatus, tail_lines: int) -> Program:
+    def failure_program(
+        self, settings: CodeArtsSettings, job_ref: dict[str, Any], status: JobStatus, tail_lines: int
+    ) -> Program[list[FailedUnit]]:
         """The failed build actions (from the record's stages) with the last lines of their logs.
 
         Falls back to the whole build's last lines when the stages name no failed action.
@@ -757,7 +730,7 @@ class CodeArtsBuildHook(JobLogsHook):
             )
         return units
 
-    def connection_check_program(self) -> Program:
+    def connection_check_program(self, settings: CodeArtsSettings) -> Program[str]:
         # A build that cannot exist: the service's own "no such build task" proves the credentials were
         # accepted. A "no such API" (the gateway's APIGW.0101, the service's CB.00060214) does not: the
         # gateway answers it before checking credentials, so the host is not a CodeArts Build endpoint.
@@ -788,7 +761,11 @@ class CodeArtsBuildHook(JobLogsHook):
         """Alias of :meth:`get_build_status` (the name every hook of this provider has)."""
         return self.get_build_status(job_id, build_no)
 
-    def iter_build_log(
+    async def aget_job_status(self, job_id: str, build_no: int | str) -> JobStatus:
+        """Alias of :meth:`aget_build_status`."""
+        return await self.aget_build_status(job_id, build_no)
+
+    def iter_log_chunks(
         self,
         job_id: str,
         build_no: int | str,
@@ -801,19 +778,13 @@ class CodeArtsBuildHook(JobLogsHook):
         whole_lines: bool = True,
     ) -> Iterator[LogChunk]:
         """The build's log (or one action's, with ``step_id``) as :class:`LogChunk` pages; see :meth:`log_program`."""
-        ref = build_ref(job_id, build_no, step_id)
-        return self.api.iterate(
-            self.log_program(
-                ref,
-                start_offset=validate_offset(start_offset, "start_offset"),
-                follow=follow,
-                follow_interval=as_float(follow_interval, "follow_interval", 10.0),
-                follow_timeout=as_float(follow_timeout, "follow_timeout", 24 * 3600.0),
-                whole_lines=whole_lines,
+        return self._stream(
+            self._build_log(
+                job_id, build_no, step_id, start_offset, follow, follow_interval, follow_timeout, whole_lines
             )
         )
 
-    async def aiter_build_log(
+    def aiter_log_chunks(
         self,
         job_id: str,
         build_no: int | str,
@@ -825,18 +796,39 @@ class CodeArtsBuildHook(JobLogsHook):
         follow_timeout: float = 24 * 3600.0,
         whole_lines: bool = True,
     ) -> AsyncIterator[LogChunk]:
-        ref = build_ref(job_id, build_no, step_id)
-        program = self.log_program(
-            ref,
-            start_offset=validate_offset(start_offset, "start_offset"),
-            follow=follow,
-            follow_interval=as_float(follow_interval, "follow_interval", 10.0),
-            follow_timeout=as_float(follow_timeout, "follow_timeout", 24 * 3600.0),
-            whole_lines=whole_lines,
+        """The async twin of :meth:`iter_log_chunks`."""
+        return self._astream(
+            self._build_log(
+                job_id, build_no, step_id, start_offset, follow, follow_interval, follow_timeout, whole_lines
+            )
         )
-        api = await self.aget_api()
-        async for chunk in api.aiterate(program):
-            yield chunk
+
+    def _build_log(
+        self,
+        job_id: Any,
+        build_no: Any,
+        step_id: Any,
+        start_offset: Any,
+        follow: bool,
+        follow_interval: Any,
+        follow_timeout: Any,
+        whole_lines: bool,
+    ) -> Callable[[CodeArtsSettings], Program[Any]]:
+        """The arguments of :meth:`iter_log_chunks` validated (before any request) into its program."""
+        ref = build_ref(job_id, build_no, step_id)
+        options: dict[str, Any] = {
+            "start_offset": validate_offset(start_offset, "start_offset"),
+            "follow": follow,
+            "follow_interval": as_float(follow_interval, "follow_interval", 10.0),
+            "follow_timeout": as_float(follow_timeout, "follow_timeout", 24 * 3600.0),
+            "whole_lines": whole_lines,
+        }
+        return lambda _settings: self.log_program(ref, **options)
+
+    #: the names :meth:`iter_log_chunks` and :meth:`aiter_log_chunks` had before every hook used those (kept for a
+    #: release)
+    iter_build_log = iter_log_chunks
+    aiter_build_log = aiter_log_chunks
 
     def failed_steps(self, job_id: str, build_no: int | str, tail_lines: int = 20) -> list[FailedUnit]:
         """What failed in a finished build, with the last ``tail_lines`` lines of each failed action's log."""
@@ -879,7 +871,7 @@ class CodeArtsBuildHook(JobLogsHook):
         ref = build_ref(job_id, build_no)
         return self._call(ApiRequest("GET", f"/v3/jobs/{ref['job_id']}/{ref['build_no']}/output-info"))
 
-    def cancel_program(self, job_ref: dict[str, Any]) -> Program:
+    def cancel_program(self, settings: CodeArtsSettings, job_ref: dict[str, Any]) -> Program[str]:
         """Stop the build (:meth:`stop_build`); the answer as a sentence."""
         ref = build_ref(job_ref["job_id"], job_ref["build_no"])
         what = f"build {ref['job_id']} #{ref['build_no']}"
@@ -891,20 +883,12 @@ class CodeArtsBuildHook(JobLogsHook):
             return f"CodeArts Build did not stop {what}: {answer.get('result')}"
         return f"CodeArts Build stopped {what} ({answer.get('result')})"
 
-    def cancel_job(self, job_ref: dict[str, Any]) -> str:
-        return self.api.run(self.cancel_program(job_ref))
-
-    async def acancel_job(self, job_ref: dict[str, Any]) -> str:
-        return await self._arun(self.cancel_program(job_ref))
-
     def console_url(self, job_ref: dict[str, Any]) -> str | None:
         """``{console_url}/detail/history/{job_id}/{build_no}``: the build in the CodeArts Build console, when the
         connection's extra has ``console_url`` (the console's build service address, e.g.
         ``https://devcloud.cn-north-4.huaweicloud.com/cloudbuild``)."""
-        base = connection_extra(self.get_connection(self.conn_id), self.conn_type).get("console_url")
-        if not base:
-            return None
-        return f"{str(base).rstrip('/')}/detail/history/{job_ref['job_id']}/{job_ref['build_no']}"
+        base = self._console_base()
+        return f"{base}/detail/history/{job_ref['job_id']}/{job_ref['build_no']}" if base else None
 
 
 #: ``scm`` fields of RunJob (the SDK's ``Scm``: ``build_tag``, ``build_commit_id``; the API page adds the others)

@@ -16,6 +16,7 @@ import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from functools import cached_property
 from typing import Any
 
@@ -53,10 +54,14 @@ from airflow_joblogs.hooks.mgn_model import (  # noqa: F401
     is_failure_event,
     is_last_attempt,
     job_ref,
+    launched_instances,
     render_item,
+    started_by,
     validate_account_id,
     validate_job_id,
     validate_max_results,
+    validate_source_server_ids,
+    validate_tags,
 )
 from airflow_joblogs.loop_shared import Lease, LoopShared
 from airflow_joblogs.models import FailedUnit, JobStatus, LazyLogChunk, LogChunk
@@ -354,9 +359,26 @@ class MgnHook(AwsBaseHook):
             client = await context.__aenter__()
         return _install_guards(client), lambda: context.__aexit__(None, None, None)
 
-    def _new_async_client(self) -> Any:
+    def _new_async_client(self, config: Config | None = None) -> Any:
         self._register_secrets()
-        return self.get_client_type(region_name=self.region_name, deferrable=True)
+        return self.get_client_type(region_name=self.region_name, config=config, deferrable=True)
+
+    @property
+    def start_config(self) -> Config:
+        """:attr:`config` with one attempt per request: MGN's start calls take no client token, so a request sent
+        again after a dropped answer could start a second job (a task retry looks for the first one instead,
+        :meth:`find_started_job`)."""
+        return self.config.merge(Config(retries={"mode": "standard", "total_max_attempts": 1}))
+
+    @cached_property
+    def start_client(self) -> Any:
+        """The boto3 ``mgn`` client for StartTest, StartCutover and TerminateTargetInstances (:attr:`start_config`)."""
+        with aws_errors():
+            self._register_secrets()
+            try:
+                return self.get_client_type(config=self.start_config)
+            except ValueError as exc:
+                raise InvalidParameterError("endpoint_url", str(exc)) from None
 
     def get_session(self, region_name: str | None = None, deferrable: bool = False) -> Any:
         """:meth:`AwsBaseHook.get_session`; an async session comes with the ``mgn`` model files loaded."""
@@ -366,8 +388,9 @@ class MgnHook(AwsBaseHook):
         return session
 
     def close(self) -> None:
-        if "client" in self.__dict__:
-            self.__dict__.pop("client").close()
+        for name in ("client", "start_client"):
+            if name in self.__dict__:
+                self.__dict__.pop(name).close()
 
     async def aclose(self) -> None:
         if self._shared is not None:
@@ -455,6 +478,167 @@ class MgnHook(AwsBaseHook):
         with aws_errors("DescribeJobs"):
             body = await client.describe_jobs(**args)
         return self._only_job(job_id, body)
+
+    @staticmethod
+    def _start_args(source_server_ids: Any, tags: Any, account_id: Any) -> dict[str, Any]:
+        args: dict[str, Any] = {"sourceServerIDs": validate_source_server_ids(source_server_ids)}
+        checked = validate_tags(tags)
+        if checked is not None:
+            args["tags"] = checked
+        account = validate_account_id(account_id)
+        if account:
+            args["accountID"] = account
+        return args
+
+    def _start(self, operation: str, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        with aws_errors(operation):
+            answer = dict(getattr(self.start_client, method)(**args))
+        answer.pop("ResponseMetadata", None)
+        return answer
+
+    async def _astart(self, operation: str, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        from asgiref.sync import sync_to_async
+
+        with aws_errors(operation):
+            context = await sync_to_async(self._new_async_client)(self.start_config)
+            async with context as client:
+                answer = dict(await getattr(client, method)(**args))
+        answer.pop("ResponseMetadata", None)
+        return answer
+
+    def start_test(
+        self, source_server_ids: list[str], tags: dict[str, str] | None = None, account_id: str | None = None
+    ) -> dict[str, Any]:
+        """``StartTest`` (``POST /StartTest``): launch test instances; MGN's answer unchanged, ``{"job": Job}`` (a
+        LAUNCH job initiated by START_TEST; the servers' lifecycle state becomes TESTING).
+
+        Sent once, never retried by botocore (:attr:`start_config`). The arguments are checked before any request.
+
+        :param source_server_ids: 1 to 200 source server ids, ``s-`` + 17 letters or digits.
+        :param tags: tags for the job, at most 50 string pairs (keys and values up to 256 characters).
+        :param account_id: the 12-digit account that owns the servers (cross-account access).
+        """
+        return self._start("StartTest", "start_test", self._start_args(source_server_ids, tags, account_id))
+
+    def start_cutover(
+        self, source_server_ids: list[str], tags: dict[str, str] | None = None, account_id: str | None = None
+    ) -> dict[str, Any]:
+        """``StartCutover`` (``POST /StartCutover``): launch cutover instances; ``{"job": Job}`` (a LAUNCH job
+        initiated by START_CUTOVER; the servers' lifecycle state becomes CUTTING_OVER). Parameters as
+        :meth:`start_test`."""
+        return self._start("StartCutover", "start_cutover", self._start_args(source_server_ids, tags, account_id))
+
+    def terminate_target_instances(
+        self, source_server_ids: list[str], tags: dict[str, str] | None = None, account_id: str | None = None
+    ) -> dict[str, Any]:
+        """``TerminateTargetInstances`` (``POST /TerminateTargetInstances``): terminate the servers' launched test
+        and cutover instances; ``{"job": Job}`` (a TERMINATE job). MGN refuses it (ConflictException) for a
+        server whose lifecycle state is TESTING, CUTTING_OVER or CUTOVER. Parameters as :meth:`start_test`."""
+        return self._start(
+            "TerminateTargetInstances",
+            "terminate_target_instances",
+            self._start_args(source_server_ids, tags, account_id),
+        )
+
+    async def astart_test(
+        self, source_server_ids: list[str], tags: dict[str, str] | None = None, account_id: str | None = None
+    ) -> dict[str, Any]:
+        """The async twin of :meth:`start_test` (aiobotocore, a client of its own with one attempt)."""
+        return await self._astart("StartTest", "start_test", self._start_args(source_server_ids, tags, account_id))
+
+    async def astart_cutover(
+        self, source_server_ids: list[str], tags: dict[str, str] | None = None, account_id: str | None = None
+    ) -> dict[str, Any]:
+        """The async twin of :meth:`start_cutover`."""
+        return await self._astart(
+            "StartCutover", "start_cutover", self._start_args(source_server_ids, tags, account_id)
+        )
+
+    async def aterminate_target_instances(
+        self, source_server_ids: list[str], tags: dict[str, str] | None = None, account_id: str | None = None
+    ) -> dict[str, Any]:
+        """The async twin of :meth:`terminate_target_instances`."""
+        return await self._astart(
+            "TerminateTargetInstances",
+            "terminate_target_instances",
+            self._start_args(source_server_ids, tags, account_id),
+        )
+
+    @staticmethod
+    def _iso(value: Any, parameter: str) -> str:
+        if not isinstance(value, datetime) or value.tzinfo is None:
+            raise InvalidParameterError(parameter, f"{value!r} is not a datetime with a time zone")
+        return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def describe_jobs(
+        self,
+        job_ids: list[str] | None = None,
+        from_date: datetime | None = None,
+        to_date: datetime | None = None,
+        account_id: str | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """``DescribeJobs``, every page (botocore's paginator): the jobs unchanged, newest first.
+
+        :param job_ids: only these jobs (``filters.jobIDs``).
+        :param from_date: only jobs from this time on (``filters.fromDate``, sent as ``YYYY-MM-DDThh:mm:ssZ``).
+        :param to_date: only jobs up to this time (``filters.toDate``).
+        :param account_id: the 12-digit account that owns the jobs.
+        """
+        filters: dict[str, Any] = {}
+        if job_ids is not None:
+            filters["jobIDs"] = [validate_job_id(job_id) for job_id in job_ids]
+        if from_date is not None:
+            filters["fromDate"] = self._iso(from_date, "from_date")
+        if to_date is not None:
+            filters["toDate"] = self._iso(to_date, "to_date")
+        args: dict[str, Any] = {"filters": filters}
+        account = validate_account_id(account_id)
+        if account:
+            args["accountID"] = account
+        return self._jobs(args)
+
+    def _jobs(self, args: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        with aws_errors("DescribeJobs"):
+            for page in self.client.get_paginator("describe_jobs").paginate(**args):
+                yield from _page_items(page, "DescribeJobs")
+
+    def find_started_job(
+        self,
+        initiated_by: str,
+        source_server_ids: list[str],
+        since: datetime,
+        until: datetime,
+        tags: dict[str, str] | None = None,
+        account_id: str | None = None,
+    ) -> dict[str, Any] | None:
+        """The newest job created between ``since`` and ``until`` (``DescribeJobs`` with ``fromDate`` and
+        ``toDate``) that a start initiated by ``initiated_by`` (``START_TEST``, ``START_CUTOVER``, ``TERMINATE``)
+        for exactly ``source_server_ids`` with (at least) ``tags`` created; None if there is none.
+
+        MGN's start calls take no client token: this is how a start whose answer was lost is found again.
+        """
+        ids = validate_source_server_ids(source_server_ids)
+        wanted = validate_tags(tags)
+        found = [
+            job
+            for job in self.describe_jobs(from_date=since, to_date=until, account_id=account_id)
+            if started_by(job, initiated_by, ids, wanted)
+        ]
+        return max(found, key=lambda job: str(job.get("creationDateTime") or ""), default=None)
+
+    # -- the run operators' contract (RunService) -------------------------------------------------------------
+    def cancel_job(self, job_ref: dict[str, Any]) -> str:
+        """MGN has no API that cancels a job: always raises (the MGN run operators refuse ``cancel_on_kill``)."""
+        raise JobLogsError(
+            f"AWS MGN has no API to cancel job {job_ref.get('job_id')}; it keeps running", service=SERVICE
+        )
+
+    async def acancel_job(self, job_ref: dict[str, Any]) -> str:
+        return self.cancel_job(job_ref)
+
+    def console_url(self, job_ref: dict[str, Any]) -> str | None:
+        """None: no public AWS source documents an address of an MGN job in the console."""
+        return None
 
     # -- normalized layer ---------------------------------------------------------------------------------------
     def get_job_status(

@@ -73,6 +73,13 @@ FAILURE_EVENTS = frozenset({"LAUNCH_FAILED", "JOB_CANCEL"})
 _STEP_PHASES = {"START": "start", "END": "end", "FAIL": "fail", "FAILED": "fail"}
 
 _JOB_ID = re.compile(r"^mgnjob-[0-9a-zA-Z]{17}$")
+#: the model's SourceServerID (19 characters)
+_SOURCE_SERVER_ID = re.compile(r"^s-[0-9a-zA-Z]{17}$")
+#: StartTest, StartCutover and TerminateTargetInstances take 1 to 200 source servers and 0 to 50 tags, each key and
+#: value at most 256 characters (the model's *SourceServerIDs lists and TagsMap)
+MAX_SOURCE_SERVERS = 200
+MAX_TAGS = 50
+MAX_TAG_CHARS = 256
 _ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
 #: how much of a server's rawError the status summary (a trigger event) carries; failure reports carry it whole
 _SUMMARY_ERROR_CHARS = 500
@@ -103,6 +110,42 @@ def validate_max_results(max_results: Any) -> int | None:
     return as_int(max_results, "max_results", 1, 1000)
 
 
+def validate_source_server_ids(source_server_ids: Any) -> list[str]:
+    """1 to 200 distinct source server ids (``s-`` + 17 letters or digits), as a list."""
+    allowed = f"a list of 1 to {MAX_SOURCE_SERVERS} ids, each 's-' followed by 17 letters or digits"
+    if not isinstance(source_server_ids, (list, tuple)):
+        raise InvalidParameterError(
+            "source_server_ids", f"{type(source_server_ids).__name__} {source_server_ids!r} is not a list", allowed
+        )
+    if not 1 <= len(source_server_ids) <= MAX_SOURCE_SERVERS:
+        raise InvalidParameterError("source_server_ids", f"{len(source_server_ids)} ids", allowed)
+    for server_id in source_server_ids:
+        if not isinstance(server_id, str) or not _SOURCE_SERVER_ID.fullmatch(server_id):
+            raise InvalidParameterError("source_server_ids", f"{server_id!r} is not a source server id", allowed)
+    if len(set(source_server_ids)) != len(source_server_ids):
+        raise InvalidParameterError("source_server_ids", "an id is given twice", allowed)
+    return list(source_server_ids)
+
+
+def validate_tags(tags: Any) -> dict[str, str] | None:
+    """None, or at most 50 tags of string keys and values of at most 256 characters each."""
+    if tags is None:
+        return None
+    allowed = f"a dict of at most {MAX_TAGS} string keys and string values of at most {MAX_TAG_CHARS} characters"
+    if not isinstance(tags, dict):
+        raise InvalidParameterError("tags", f"{type(tags).__name__} is not a dict", allowed)
+    if len(tags) > MAX_TAGS:
+        raise InvalidParameterError("tags", f"{len(tags)} tags", allowed)
+    for key, value in tags.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise InvalidParameterError("tags", f"the tag {key!r} is not a pair of strings", allowed)
+        if len(key) > MAX_TAG_CHARS or len(value) > MAX_TAG_CHARS:
+            raise InvalidParameterError(
+                "tags", f"the tag {key[:40]!r} is longer than {MAX_TAG_CHARS} characters", allowed
+            )
+    return dict(tags)
+
+
 def job_ref(job_id: Any, account_id: Any = None, require_post_launch_success: bool = False) -> dict[str, Any]:
     """Validate and normalize a job reference: ``{job_id, account_id?, require_post_launch_success}``."""
     require_bool(require_post_launch_success, "require_post_launch_success")
@@ -112,6 +155,32 @@ def job_ref(job_id: Any, account_id: Any = None, require_post_launch_success: bo
         ref["account_id"] = account
     ref["require_post_launch_success"] = require_post_launch_success
     return ref
+
+
+def launched_instances(job: dict[str, Any]) -> dict[str, Any]:
+    """Per participating source server, what DescribeJobs reports: ``launch_status`` and the
+    ``launched_ec2_instance_id`` (``launchedEc2InstanceID``; None where the job reports none)."""
+    return {
+        str(server.get("sourceServerID")): {
+            "launch_status": server.get("launchStatus"),
+            "launched_ec2_instance_id": server.get("launchedEc2InstanceID"),
+        }
+        for server in job.get("participatingServers") or []
+    }
+
+
+def started_by(
+    job: dict[str, Any], initiated_by: str, source_server_ids: Iterable[str], tags: dict[str, str] | None
+) -> bool:
+    """Whether ``job`` (a DescribeJobs item) is one a start of ``initiated_by`` (``START_TEST``, ``START_CUTOVER``,
+    ``TERMINATE``) for exactly these source servers, with these tags, creates."""
+    servers = {s.get("sourceServerID") for s in job.get("participatingServers") or []}
+    job_tags = job.get("tags") or {}
+    return (
+        job.get("initiatedBy") == initiated_by
+        and servers == set(source_server_ids)
+        and all(job_tags.get(key) == value for key, value in (tags or {}).items())
+    )
 
 
 # -- readable lines ---------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""QingCloud AppCenter (ChronusDB) cluster jobs: ``DescribeClusterJobs`` / ``DescribeJobs`` over the IaaS API.
+"""QingCloud AppCenter (ChronusDB) cluster jobs: ``DescribeClusterJobs`` / ``DescribeJobs`` over the IaaS API, and
+the cluster actions that start them.
 
 A cluster job is an operation record (``AddClusterNodes``, ``ResizeCluster``, ``CeaseResources`` ...)
 with a status that moves ``pending`` -> ``working`` -> ``successful`` | ``failed``. Its "log" is the record
@@ -14,6 +15,7 @@ import json
 import re
 import uuid
 from collections.abc import AsyncIterator, Collection, Iterable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
@@ -30,16 +32,22 @@ from airflow_joblogs.exceptions import (
     TransientError,
 )
 from airflow_joblogs.hooks.base import (
+    ConnectionSettings,
     JobLogsHook,
-    as_bool,
-    as_float,
+    client_options,
     connection_extra,
-    field_behaviour,
-    form_widgets,
     mask,
-    retry_policy_from_extra,
 )
-from airflow_joblogs.http import ApiRequest, Call, Decode, Program, ServiceClient, json_body, raise_for_http_status
+from airflow_joblogs.http import (
+    ApiRequest,
+    Call,
+    Decode,
+    Program,
+    ServiceClient,
+    json_body,
+    raise_for_http_status,
+    retry_after_seconds,
+)
 from airflow_joblogs.models import FailedUnit, JobState, JobStatus, LazyLogChunk, LogChunk
 from airflow_joblogs.timestamps import render as render_time
 from airflow_joblogs.validation import as_int
@@ -202,6 +210,181 @@ def job_ref(
     return cluster_jobs_query(app=app, cluster=cluster, jobs=ids, zone=zone)
 
 
+# -- cluster actions that start cluster jobs ---------------------------------------------------------------
+#: the kinds of value a cluster action's parameter takes (checked before any request)
+_CLUSTER_ID, _CLUSTER_IDS, _NODE_IDS, _INT, _TEXT, _JSON, _VERSION_ID = (
+    "cluster id",
+    "cluster ids",
+    "node ids",
+    "integer",
+    "string",
+    "JSON",
+    "version id",
+)
+_NODE_ID = re.compile(r"^cln-[a-z0-9]{4,32}$")
+_VERSION = re.compile(r"^appv-[a-z0-9]{4,32}$")
+
+
+@dataclass(frozen=True)
+class ClusterActionSpec:
+    """A cluster action's request parameters as upstream documents them: name -> kind, and the required ones."""
+
+    params: dict[str, str]
+    required: tuple[str, ...]
+    #: the parameter naming the cluster(s) acted on (None: the action creates one)
+    clusters_param: str | None
+
+
+#: The AppCenter cluster actions that answer with a job id (``job_id``) or a map of them (``job_ids``), with their
+#: parameters from QingCloud's API pages (yunify/qingcloud-docs,
+#: ``content/development_docs/api/command_list/appcenter2/cloud/``) and the official SDK
+#: (yunify/qingcloud-sdk-python, ``qingcloud/iaas/actions/cluster.py``). The public API has no UpgradeClusters.
+CLUSTER_ACTIONS: dict[str, ClusterActionSpec] = {
+    "StartClusters": ClusterActionSpec({"clusters": _CLUSTER_IDS}, ("clusters",), "clusters"),
+    "StopClusters": ClusterActionSpec({"clusters": _CLUSTER_IDS}, ("clusters",), "clusters"),
+    "RestartClusterService": ClusterActionSpec({"cluster": _CLUSTER_ID, "role": _TEXT}, ("cluster",), "cluster"),
+    "ResizeCluster": ClusterActionSpec(
+        {
+            "cluster": _CLUSTER_ID,
+            "node_role": _TEXT,
+            "cpu": _INT,
+            "memory": _INT,
+            "gpu": _INT,
+            "storage_size": _INT,
+            "instance_class": _INT,
+        },
+        ("cluster",),
+        "cluster",
+    ),
+    "AddClusterNodes": ClusterActionSpec(
+        {
+            "cluster": _CLUSTER_ID,
+            "node_count": _INT,
+            "node_role": _TEXT,
+            "node_name": _TEXT,
+            "resource_conf": _JSON,
+            "private_ips": _JSON,
+            "owner": _TEXT,
+        },
+        ("cluster", "node_count"),
+        "cluster",
+    ),
+    "DeleteClusterNodes": ClusterActionSpec(
+        {"cluster": _CLUSTER_ID, "nodes": _NODE_IDS, "force": _INT, "owner": _TEXT}, ("cluster", "nodes"), "cluster"
+    ),
+    "DeployAppVersion": ClusterActionSpec(
+        {
+            "version_id": _VERSION_ID,
+            "conf": _JSON,
+            "debug": _INT,
+            "charge_mode": _TEXT,
+            "duration": _INT,
+            "hypervisor": _TEXT,
+        },
+        ("version_id", "conf"),
+        None,
+    ),
+}
+#: integer parameters with a documented range: node_count >= 1; force and debug are 0 or 1
+_INT_RANGES = {"node_count": (1, None), "force": (0, 1), "debug": (0, 1), "cpu": (1, None), "memory": (1, None)}
+
+
+def _ids(value: Any, parameter: str, pattern: re.Pattern[str], example: str) -> list[str]:
+    ids = [item.strip() if isinstance(item, str) else item for item in _as_list(value, parameter)]
+    if not ids:
+        raise InvalidParameterError(parameter, f"at least one id is required (like {example!r})")
+    for item in ids:
+        if not isinstance(item, str) or not pattern.fullmatch(item):
+            raise InvalidParameterError(parameter, f"{item!r} is not an id like {example!r}")
+    if len(set(ids)) != len(ids):
+        raise InvalidParameterError(parameter, f"{ids} names an id twice")
+    return ids
+
+
+def _action_value(name: str, kind: str, value: Any) -> Any:
+    if kind == _CLUSTER_ID:
+        return validate_id(value, "cluster", name)
+    if kind == _CLUSTER_IDS:
+        return _ids(value, name, _ID_PATTERNS["cluster"], _ID_EXAMPLES["cluster"])
+    if kind == _NODE_IDS:
+        return _ids(value, name, _NODE_ID, "cln-2x5w6l81")
+    if kind == _VERSION_ID:
+        if not isinstance(value, str) or not _VERSION.fullmatch(value.strip()):
+            raise InvalidParameterError(name, f"{value!r} is not an application version id (like 'appv-gva21mw0')")
+        return value.strip()
+    if kind == _INT:
+        low, high = _INT_RANGES.get(name, (0, None))
+        return validate_int(value, name, low, high)
+    if kind == _JSON:
+        if isinstance(value, (dict, list)):
+            return json.dumps(value, separators=(",", ":"))  # upstream asks for JSON without white space
+        if isinstance(value, str):
+            try:
+                json.loads(value)
+            except ValueError:
+                raise InvalidParameterError(name, f"{value[:60]!r} is not JSON") from None
+            return value
+        raise InvalidParameterError(name, f"{value!r} is not JSON (a dict, a list or a JSON string)")
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidParameterError(name, f"{value!r} is not a non-empty string")
+    return value.strip()
+
+
+def validate_cluster_action(action: Any, params: Any, parameter: str = "parameters") -> dict[str, Any]:
+    """The request parameters of a cluster ``action`` (a key of :data:`CLUSTER_ACTIONS`), checked: each known
+    parameter of the kind upstream documents, the required ones present, no unknown one. ``None`` values are
+    dropped. Errors name the action's parameter (``action`` for an unknown action, ``parameter`` for a
+    parameter the action does not take)."""
+    if action not in CLUSTER_ACTIONS:
+        raise InvalidParameterError("action", f"{action!r} is not a cluster action", ", ".join(CLUSTER_ACTIONS))
+    spec = CLUSTER_ACTIONS[action]
+    if params is None:
+        params = {}
+    if not isinstance(params, dict):
+        raise InvalidParameterError(parameter, f"{type(params).__name__} is not a dict of request parameters")
+    unknown = sorted(str(k) for k in params if k not in spec.params)
+    if unknown:
+        raise InvalidParameterError(
+            parameter, f"{action} takes no parameter {', '.join(map(repr, unknown))}", ", ".join(spec.params)
+        )
+    checked = {
+        name: _action_value(name, spec.params[name], value) for name, value in params.items() if value is not None
+    }
+    for name in spec.required:
+        if name not in checked:
+            raise InvalidParameterError(name, f"{action} needs {name} ({spec.params[name]})")
+    return checked
+
+
+def action_clusters(action: str, params: dict[str, Any]) -> list[str]:
+    """The clusters a validated action's request names (none for an action that creates one)."""
+    name = CLUSTER_ACTIONS[action].clusters_param
+    if name is None:
+        return []
+    value = params[name]
+    return list(value) if isinstance(value, list) else [value]
+
+
+def started_jobs(answer: dict[str, Any], clusters: list[str]) -> dict[str, str]:
+    """``{cluster id: job id}`` from a cluster action's answer.
+
+    StartClusters and StopClusters answer with ``job_ids``, a map of cluster id to job id (their API pages show
+    it in the example and describe it under ``job_id``, so a map under either name is taken); the others with
+    one ``job_id`` string, for the answer's ``cluster_id`` or the cluster the request named.
+    """
+    for key in ("job_ids", "job_id"):
+        value = answer.get(key)
+        if isinstance(value, dict) and value:
+            return {str(cluster): str(job) for cluster, job in value.items()}
+    job_id = answer.get("job_id")
+    if isinstance(job_id, str) and job_id:
+        owners = [str(answer["cluster_id"])] if answer.get("cluster_id") else clusters
+        return {cluster: job_id for cluster in owners} if owners else {"": job_id}
+    raise JobLogsError(
+        f"the {answer.get('action') or 'action'} answer names no job (no job_id or job_ids)", service=SERVICE
+    )
+
+
 # -- records ------------------------------------------------------------------------------------------------
 def normalize_job(job: dict[str, Any]) -> dict[str, Any]:
     """The job record unchanged, except ``directive`` decoded from its JSON string (kept as is if not JSON)."""
@@ -309,7 +492,7 @@ def decode_response(response: httpx.Response) -> dict[str, Any]:
     message = str(body.get("message") or RET_CODES.get(numeric, "request failed"))
     kwargs: dict[str, Any] = {"service": SERVICE, "code": code, "status_code": 200, "request_id": request_id}
     if numeric in RETRYABLE_RET_CODES:
-        raise TransientError(message, retry_after=_retry_after(response), **kwargs)
+        raise TransientError(message, retry_after=retry_after_seconds(response), **kwargs)
     if numeric == 1300:
         raise AuthenticationError(
             f"{message}: the request's time_stamp was rejected as expired, so this machine's clock is probably "
@@ -356,17 +539,21 @@ def decode_job_page(
     return body
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    from airflow_joblogs.http import retry_after_seconds
+@dataclass(frozen=True)
+class QingCloudSettings(ConnectionSettings):
+    """A ``qingcloud`` connection's settings: its zone besides the shared ones."""
 
-    return retry_after_seconds(response)
+    zone: str = ""
 
 
-class QingCloudHook(JobLogsHook):
+class QingCloudHook(JobLogsHook[QingCloudSettings]):
     """Talk to the QingCloud IaaS API (``/iaas/``) with signature v1.
 
     Raw methods mirror the API one-to-one and return the response body unchanged
-    (:meth:`describe_cluster_jobs`, :meth:`describe_jobs`); the normalized layer (:meth:`get_job_status`,
+    (:meth:`describe_cluster_jobs`, :meth:`describe_jobs`, and the cluster actions that start cluster jobs:
+    :meth:`start_clusters`, :meth:`stop_clusters`, :meth:`restart_cluster_service`, :meth:`resize_cluster`,
+    :meth:`add_cluster_nodes`, :meth:`delete_cluster_nodes`, :meth:`deploy_app_version`, or any of them by
+    name with :meth:`cluster_action`); the normalized layer (:meth:`get_job_status`,
     :meth:`iter_cluster_jobs`, :meth:`iter_cluster_job_chunks` and their ``a``-prefixed async twins) is what
     the sensor, trigger and operator use.
 
@@ -382,23 +569,14 @@ class QingCloudHook(JobLogsHook):
     def __init__(self, conn_id: str | None = None, *, qingcloud_conn_id: str | None = None, **kwargs: Any) -> None:
         super().__init__(conn_id or qingcloud_conn_id, **kwargs)
         self.qingcloud_conn_id = self.conn_id
-        #: the connection's zone (set when the connection is read)
-        self.zone: str | None = None
+
+    @property
+    def zone(self) -> str:
+        """The connection's zone (:attr:`settings`)."""
+        return self.settings.zone
 
     # -- connection -------------------------------------------------------------------------------------
-    @classmethod
-    def get_connection_form_widgets(cls) -> dict[str, Any]:
-        from airflow_joblogs.get_provider_info import connection_type
-
-        return form_widgets(connection_type("qingcloud")["conn-fields"])
-
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        from airflow_joblogs.get_provider_info import connection_type
-
-        return field_behaviour(connection_type("qingcloud")["ui-field-behaviour"])
-
-    def client_from_connection(self, conn: Connection) -> ServiceClient:
+    def client_from_connection(self, conn: Connection) -> tuple[ServiceClient, QingCloudSettings]:
         extra = connection_extra(conn, self.conn_type)
         if not conn.login:
             raise InvalidParameterError("login", f"connection {conn.conn_id!r} needs the access key id as login")
@@ -413,20 +591,14 @@ class QingCloudHook(JobLogsHook):
         host = (conn.host or DEFAULT_HOST).strip()
         host = host if "://" in host else f"https://{host}"
         host = host.rstrip("/").removesuffix("/iaas")
-        verify: bool | str = as_bool(extra.get("verify"), "verify", True)
-        if verify and extra.get("ca_bundle"):
-            verify = str(extra["ca_bundle"])
         client = ServiceClient(
             service=SERVICE,
             base_url=host,
             auth=QingCloudSignatureV1(conn.login.strip(), conn.password),
-            verify=verify,
-            timeout=as_float(extra.get("timeout"), "timeout", 60.0),
-            retry=retry_policy_from_extra(extra),
-            allow_http=as_bool(extra.get("allow_http"), "allow_http", False),
+            **client_options(extra),
         )
-        self.zone = zone
-        return client
+        console = extra.get("console_url")
+        return client, QingCloudSettings(conn.conn_id, host, str(console) if console else None, zone)
 
     # -- requests -----------------------------------------------------------------------------------------
     def _request(self, action: str, params: dict[str, Any]) -> ApiRequest:
@@ -521,6 +693,150 @@ class QingCloudHook(JobLogsHook):
         request = self._request("DescribeJobs", {**params, "verbose": verbose, "offset": offset, "limit": limit})
         return api.call(request, decode_response)
 
+    # -- cluster actions (each starts cluster jobs; the answer unchanged) -------------------------------------
+    @staticmethod
+    def _action_params(action: str, params: dict[str, Any] | None, zone: str | None) -> dict[str, Any]:
+        checked = validate_cluster_action(action, params)
+        if zone not in (None, ""):
+            checked["zone"] = validate_zone(zone)
+        return checked
+
+    def cluster_action(
+        self, action: str, params: dict[str, Any] | None = None, zone: str | None = None
+    ) -> dict[str, Any]:
+        """Send a cluster ``action`` of :data:`CLUSTER_ACTIONS` with its request ``params`` (checked first, signed
+        like every call); the answer unchanged, with ``job_id`` or ``job_ids`` (see :func:`started_jobs`)."""
+        checked = self._action_params(action, params, zone)
+        api = self.api  # reads the connection (and its zone) first
+        return api.call(self._request(action, checked), decode_response)
+
+    async def acluster_action(
+        self, action: str, params: dict[str, Any] | None = None, zone: str | None = None
+    ) -> dict[str, Any]:
+        """The async twin of :meth:`cluster_action`."""
+        checked = self._action_params(action, params, zone)
+        api = await self.aget_api()
+        return await api.acall(self._request(action, checked), decode_response)
+
+    @staticmethod
+    def _given(**params: Any) -> dict[str, Any]:
+        return {name: value for name, value in params.items() if value is not None}
+
+    def start_clusters(self, clusters: list[str] | str, zone: str | None = None) -> dict[str, Any]:
+        """``StartClusters``: start stopped clusters; ``{"action", "job_ids": {cluster id: job id}, "ret_code"}``."""
+        return self.cluster_action("StartClusters", {"clusters": clusters}, zone)
+
+    def stop_clusters(self, clusters: list[str] | str, zone: str | None = None) -> dict[str, Any]:
+        """``StopClusters``: stop active clusters; ``{"action", "job_ids": {cluster id: job id}, "ret_code"}``."""
+        return self.cluster_action("StopClusters", {"clusters": clusters}, zone)
+
+    def restart_cluster_service(self, cluster: str, role: str | None = None, zone: str | None = None) -> dict[str, Any]:
+        """``RestartClusterService``: restart the service of a cluster (or of one node ``role``);
+        ``{"action", "cluster_id", "job_id", "ret_code"}``."""
+        return self.cluster_action("RestartClusterService", self._given(cluster=cluster, role=role), zone)
+
+    def resize_cluster(
+        self,
+        cluster: str,
+        node_role: str | None = None,
+        cpu: int | None = None,
+        memory: int | None = None,
+        gpu: int | None = None,
+        storage_size: int | None = None,
+        instance_class: int | None = None,
+        zone: str | None = None,
+    ) -> dict[str, Any]:
+        """``ResizeCluster``: change the nodes' CPUs, memory (MB), GPUs, storage (GB) or instance class;
+        ``{"action", "cluster_id", "cpu", "memory", "gpu", "storage_size", "job_id", "ret_code"}``."""
+        params = self._given(
+            cluster=cluster,
+            node_role=node_role,
+            cpu=cpu,
+            memory=memory,
+            gpu=gpu,
+            storage_size=storage_size,
+            instance_class=instance_class,
+        )
+        return self.cluster_action("ResizeCluster", params, zone)
+
+    def add_cluster_nodes(
+        self,
+        cluster: str,
+        node_count: int,
+        node_role: str | None = None,
+        node_name: str | None = None,
+        resource_conf: Any = None,
+        private_ips: Any = None,
+        owner: str | None = None,
+        zone: str | None = None,
+    ) -> dict[str, Any]:
+        """``AddClusterNodes``: add ``node_count`` nodes (of ``node_role``); ``resource_conf`` and ``private_ips``
+        are JSON (a dict/list is sent as compact JSON); ``{"action", "cluster_id", "new_node_ids", "job_id",
+        "ret_code"}``."""
+        params = self._given(
+            cluster=cluster,
+            node_count=node_count,
+            node_role=node_role,
+            node_name=node_name,
+            resource_conf=resource_conf,
+            private_ips=private_ips,
+            owner=owner,
+        )
+        return self.cluster_action("AddClusterNodes", params, zone)
+
+    def delete_cluster_nodes(
+        self,
+        cluster: str,
+        nodes: list[str] | str,
+        force: int | None = None,
+        owner: str | None = None,
+        zone: str | None = None,
+    ) -> dict[str, Any]:
+        """``DeleteClusterNodes``: delete nodes (``cln-...``); ``{"action", "cluster_id", "deleted_node_ids",
+        "job_id", "ret_code"}``."""
+        params = self._given(cluster=cluster, nodes=nodes, force=force, owner=owner)
+        return self.cluster_action("DeleteClusterNodes", params, zone)
+
+    def deploy_app_version(
+        self,
+        version_id: str,
+        conf: Any,
+        debug: int | None = None,
+        charge_mode: str | None = None,
+        duration: int | None = None,
+        hypervisor: str | None = None,
+        zone: str | None = None,
+    ) -> dict[str, Any]:
+        """``DeployAppVersion``: create a cluster of an application version from ``conf`` (JSON: a dict is sent as
+        compact JSON); ``{"action", "app_id", "app_version", "cluster_id", "cluster_name", "node_ids",
+        "node_count", "vxnet_id", "job_id", "ret_code"}``."""
+        params = self._given(
+            version_id=version_id,
+            conf=conf,
+            debug=debug,
+            charge_mode=charge_mode,
+            duration=duration,
+            hypervisor=hypervisor,
+        )
+        return self.cluster_action("DeployAppVersion", params, zone)
+
+    # -- run operator contract ---------------------------------------------------------------------------------
+    @staticmethod
+    def _no_cancel(job_ref: dict[str, Any]) -> str:
+        jobs = ", ".join(job_ref.get("jobs") or []) or "the job"
+        return f"QingCloud has no API to terminate a cluster job: {jobs} keep(s) running until it ends by itself"
+
+    def cancel_job(self, job_ref: dict[str, Any]) -> str:
+        """QingCloud's API has no call that terminates a cluster job: says so (nothing is sent)."""
+        return self._no_cancel(job_ref)
+
+    async def acancel_job(self, job_ref: dict[str, Any]) -> str:
+        return self._no_cancel(job_ref)
+
+    def console_url(self, job_ref: dict[str, Any]) -> str | None:
+        """None: no public source documents a console address for a cluster job (or its cluster)."""
+        return None
+
     # -- programs: written once, run sync or async ------------------------------------------------------------
     def cluster_jobs_program(
         self, query: dict[str, Any], *, page_size: int = MAX_LIMIT, max_records: int | None = None
@@ -553,17 +869,18 @@ class QingCloudHook(JobLogsHook):
             if not page or offset >= total:
                 return {"offset": offset, "total_count": total}
 
-    def _jobs_of(self, job_ref: dict[str, Any]) -> Program:
+    def _jobs_of(self, settings: QingCloudSettings, job_ref: dict[str, Any]) -> Program:
         """The records of the referenced jobs, in the order of ``job_ref["jobs"]`` (a missing one is not found)."""
-        body = yield self._cluster_jobs_call(job_ref, 0, len(job_ref["jobs"]))
+        query = {**job_ref, "zone": job_ref.get("zone") or settings.zone}
+        body = yield self._cluster_jobs_call(query, 0, len(job_ref["jobs"]))
         found = {job.get("job_id"): job for job in body.get("job_set") or []}
         missing = [job_id for job_id in job_ref["jobs"] if job_id not in found]
         if missing:
             raise NotFoundError(f"cluster job(s) {', '.join(missing)} not found", service=SERVICE)
         return [found[job_id] for job_id in job_ref["jobs"]]
 
-    def status_program(self, job_ref: dict[str, Any]) -> Program:
-        jobs = yield from self._jobs_of(job_ref)
+    def status_program(self, settings: QingCloudSettings, job_ref: dict[str, Any]) -> Program:
+        jobs = yield from self._jobs_of(settings, job_ref)
         statuses = [job.get("status") for job in jobs]
         raw = aggregate_status(statuses)
         undocumented = sorted({str(s) for s in statuses if s not in JOB_STATUSES})
@@ -588,10 +905,10 @@ class QingCloudHook(JobLogsHook):
             },
         )
 
-    def tail_program(self, job_ref: dict[str, Any], cursor: Any) -> Program:
+    def tail_program(self, settings: QingCloudSettings, job_ref: dict[str, Any], cursor: Any) -> Program:
         """Yield a line for each job whose status changed since ``cursor`` (``{job_id: "status@status_time"}``)."""
         seen: dict[str, str] = dict(cursor or {})
-        jobs = yield from self._jobs_of(job_ref)
+        jobs = yield from self._jobs_of(settings, job_ref)
         for job in jobs:
             job_id = str(job.get("job_id"))
             mark = f"{job.get('status')}@{job.get('status_time')}"
@@ -604,8 +921,10 @@ class QingCloudHook(JobLogsHook):
             yield LogChunk(text=text, header=job_id)
         return seen
 
-    def failure_program(self, job_ref: dict[str, Any], status: JobStatus, tail_lines: int) -> Program:
-        jobs = yield from self._jobs_of(job_ref)
+    def failure_program(
+        self, settings: QingCloudSettings, job_ref: dict[str, Any], status: JobStatus, tail_lines: int
+    ) -> Program:
+        jobs = yield from self._jobs_of(settings, job_ref)
         bad = [job for job in jobs if job.get("status") == "failed" or job.get("status") not in JOB_STATUSES]
         if not bad:  # a custom failure state (e.g. "pending"): name the jobs in it
             bad = [job for job in jobs if job.get("status") == status.raw_status]
@@ -625,10 +944,10 @@ class QingCloudHook(JobLogsHook):
             )
         return units
 
-    def connection_check_program(self) -> Program:
+    def connection_check_program(self, settings: QingCloudSettings) -> Program:
         # DescribeJobs needs no application id: one record proves the signature, key and zone are accepted.
-        body = yield Call(self._request("DescribeJobs", {"limit": 1}), decode_response)
-        return f"Connected to QingCloud (zone {self.zone}); credentials accepted ({body.get('total_count', 0)} jobs visible)."
+        body = yield Call(self._request("DescribeJobs", {"limit": 1, "zone": settings.zone}), decode_response)
+        return f"Connected to QingCloud (zone {settings.zone}); credentials accepted ({body.get('total_count', 0)} jobs visible)."
 
     # -- normalized layer -------------------------------------------------------------------------------------
     def get_job_status(
@@ -688,6 +1007,10 @@ class QingCloudHook(JobLogsHook):
         api = await self.aget_api()
         async for chunk in api.aiterate(self.cluster_jobs_program(query, page_size=size, max_records=limit)):
             yield chunk
+
+    #: the name every hook's log iterators have
+    iter_log_chunks = iter_cluster_job_chunks
+    aiter_log_chunks = aiter_cluster_job_chunks
 
     def iter_cluster_jobs(self, *args: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:
         """Every matching job record over all pages (``directive`` decoded); same arguments as

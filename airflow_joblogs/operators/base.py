@@ -12,8 +12,10 @@ from airflow_joblogs._imports import LazyClass
 from airflow_joblogs.archive import (
     DEFAULT_MAX_XCOM_BYTES,
     archive_chunks,
+    check_store,
     destination_url,
     object_uri,
+    resolve_destination,
     validate_archive_options,
 )
 from airflow_joblogs.contract import JobService
@@ -48,8 +50,8 @@ class JobLogOperator(BaseOperator):
         complete yet): ``"fail"`` (the default: no partial archive, nothing overwritten; a retry may find
         the job finished), ``"warn"`` (archive the log written so far and say so in the task log), or
         ``"wait"`` (check the job every ``wait_interval`` seconds until it ends, at most ``wait_timeout``
-        seconds, then archive the whole log). The manifest's ``job_status`` records the job's status at
-        archive time.
+        seconds, then archive the whole log; a ``destination`` whose bucket or connection does not exist
+        fails before the wait). The manifest's ``job_status`` records the job's status at archive time.
     :param wait_interval: seconds between checks with ``if_unfinished="wait"`` (default 30).
     :param wait_timeout: give up waiting after this many seconds (default 24 hours).
     :param log_patterns: regular expressions checked (``re.search``) against every line of the archived log.
@@ -141,6 +143,9 @@ class JobLogOperator(BaseOperator):
         ref = self.job_ref()
         if isinstance(self.destination, str) and self.destination:
             destination_url(self.destination)  # a bad destination fails before any request
+        if self.destination and self.if_unfinished == "wait":
+            # a missing bucket or connection fails now, not after waiting (maybe hours) for the job to end
+            check_store(resolve_destination(self.destination, self.archive_name(ref)))
         hook = self.hook_class(conn_id=self.conn_id)
         with hook:
             status_ref = self.status_ref(ref)

@@ -78,7 +78,7 @@ class BlueKingJobLogOperator(JobLogOperator):
         return f"bk_job-{job_ref['bk_scope_type']}{job_ref['bk_scope_id']}-{job_ref['job_instance_id']}"
 
     def log_chunks(self, hook: BlueKingJobHook, job_ref: dict[str, Any]) -> Iterable[LogChunk]:
-        return hook.iter_host_logs(
+        return hook.iter_log_chunks(
             job_ref["job_instance_id"],
             bk_scope_type=job_ref["bk_scope_type"],
             bk_scope_id=job_ref["bk_scope_id"],

@@ -87,7 +87,7 @@ class CodeArtsBuildLogOperator(JobLogOperator):
         return name + (f"-step{job_ref['step_id']}" if "step_id" in job_ref else "")
 
     def log_chunks(self, hook: CodeArtsBuildHook, job_ref: dict[str, Any]) -> Iterable[LogChunk]:
-        return hook.iter_build_log(
+        return hook.iter_log_chunks(
             job_ref["job_id"],
             job_ref["build_no"],
             step_id=job_ref.get("step_id"),

@@ -13,10 +13,16 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, cast
 
-from airflow.providers.common.compat.sdk import AirflowSkipException, BaseOperator, BaseOperatorLink, XCom
+from airflow.providers.common.compat.sdk import (
+    AirflowSkipException,
+    AirflowTaskTimeout,
+    BaseOperator,
+    BaseOperatorLink,
+    XCom,
+)
 
 from airflow_joblogs.contract import RunService
-from airflow_joblogs.exceptions import JobFailedError, JobLogsError
+from airflow_joblogs.exceptions import JobFailedError, JobLogsError, TransientError
 from airflow_joblogs.models import FAILURE, SUCCESS, JobStatus, decide
 from airflow_joblogs.validation import as_number, require_bool
 from airflow_joblogs.waiting import DEFAULT_STREAM_MAX_BYTES, DEFAULT_STREAM_MAX_BYTES_PER_CHECK, JobWaitMixin
@@ -28,6 +34,9 @@ if TYPE_CHECKING:
 CONSOLE_URL_KEY = "console_url"
 #: the ``task_state_store`` key of the started job (Airflow >= 3.3)
 STARTED_JOB_KEY = "airflow_joblogs.started_job"
+#: the ``task_state_store`` key of a start request that was sent and not answered yet: when it was sent (epoch
+#: seconds), kept only by run operators that can find such a job again (:attr:`JobRunOperator.finds_lost_starts`)
+START_SENT_KEY = "airflow_joblogs.start_sent"
 #: how long past its own deadline Airflow waits for a deferred run operator's trigger before failing the task
 #: itself: the trigger's timeout event comes first, so the job is terminated (Airflow's own deferral timeout
 #: fails the task without running any of the operator's code)
@@ -52,13 +61,16 @@ class JobRunOperator(JobWaitMixin, BaseOperator):
         default_deferrable``).
     :param poll_interval: seconds between status checks while waiting.
     :param timeout: seconds to wait at most; then the job is terminated (with ``cancel_on_kill``) and the task
-        fails saying so, without a retry (as a sensor's timeout).
+        fails saying so, without a retry (as a sensor's timeout). A shorter ``execution_timeout`` ends the wait
+        first; the error names the limit that ended it.
     :param cancel_on_kill: terminate the remote job when the task is killed (a user marks it failed or clears
         it while it runs on a worker; on Airflow >= 3.3 also while it is deferred) and when waiting times out.
         Default: True where the service has a cancel API (:attr:`can_cancel`); refused where it has none.
     :param reattach: on a retry, wait on the job an earlier try started and left unfinished (a worker crash)
         instead of starting another. Uses Airflow's ``task_state_store`` (Airflow >= 3.3); earlier releases keep
-        nothing between tries, so there a retry starts a new job.
+        nothing between tries, so there a retry starts a new job. Where the service can find the job of a start
+        request whose answer never came (:attr:`finds_lost_starts`, :meth:`find_lost_start`), the retry waits on it
+        too.
     :param success_states: raw statuses that mean success (default: the service's documented ones).
     :param failure_states: raw statuses that mean failure.
     :param stream_logs: write the job's new log lines into the task log while waiting (also while deferred).
@@ -71,13 +83,18 @@ class JobRunOperator(JobWaitMixin, BaseOperator):
 
     Returns a small JSON result: the job's identifiers under the names the service's sensor and log operator
     take, ``console_url``, ``status`` (``raw``, ``state``, ``meaning``; None when not waited for) and
-    ``outputs`` (what the service reports the job produced).
+    ``outputs`` (what the service reports the job produced). Each field is also pushed as its own XCom
+    (with ``do_xcom_push``; fields without a value are left out), so ``run.output["job_instance_id"]`` is the
+    job's id for a later task; the identifiers right after the start, so they are there even when the job then
+    fails.
     """
 
     operator_extra_links = (JobConsoleLink(),)
     ui_color = "#d7ecd9"
     #: whether the service's API can terminate a started job (False: ``cancel_on_kill`` is refused)
     can_cancel = True
+    #: whether :meth:`find_lost_start` can find the job of a start request whose answer was lost
+    finds_lost_starts = False
 
     def __init__(
         self,
@@ -139,6 +156,12 @@ class JobRunOperator(JobWaitMixin, BaseOperator):
         """What the job produced, read after it ended (JSON values)."""
         return {}
 
+    def find_lost_start(self, hook: Any, sent_at: float) -> dict[str, Any] | None:
+        """The job that an earlier try's start request, sent at ``sent_at`` (epoch seconds) and never answered
+        (the worker died, the answer was lost), created: as :meth:`start_job` returns it, or None to start a new
+        one. Used only with :attr:`finds_lost_starts`."""
+        return None
+
     # -- shared -----------------------------------------------------------------------------------------
     @property
     def run_hook(self) -> RunService:
@@ -171,7 +194,9 @@ class JobRunOperator(JobWaitMixin, BaseOperator):
             return None
         stored = store.get(STARTED_JOB_KEY)
         if not isinstance(stored, dict) or not isinstance(stored.get("job_ref"), dict):
-            return None
+            stored = self._found_lost_start(store)
+            if stored is None:
+                return None
         self._started = stored
         status = self.hook.job_status_from_ref(stored["job_ref"])
         verdict = decide(status, self.success_states, self.failure_states, self.unknown_is_failure)
@@ -195,13 +220,42 @@ class JobRunOperator(JobWaitMixin, BaseOperator):
         self._started = None
         return None
 
+    def _found_lost_start(self, store: Any) -> dict[str, Any] | None:
+        """The job of an earlier try's unanswered start request, if :meth:`find_lost_start` finds it (then stored)."""
+        if not self.finds_lost_starts:
+            return None
+        sent_at = store.get(START_SENT_KEY)
+        if isinstance(sent_at, bool) or not isinstance(sent_at, (int, float)):
+            return None
+        found = self.find_lost_start(self.hook, float(sent_at))
+        if found is None:
+            self.log.info("the earlier try's start request created no %s job that can be found", self.service_name)
+            store.delete(START_SENT_KEY)
+            return None
+        found["console_url"] = self.run_hook.console_url(found["job_ref"])
+        self.log.info(
+            "found %s job %s, started by an earlier try whose answer was lost", self.service_name, found["job_ref"]
+        )
+        store.set(STARTED_JOB_KEY, found)
+        store.delete(START_SENT_KEY)
+        return found
+
     def _start(self, context: Any) -> dict[str, Any]:
-        started = self.start_job(self.hook)
+        store = self._store(context)
+        if store is not None and self.finds_lost_starts:
+            store.set(START_SENT_KEY, time.time())
+        try:
+            started = self.start_job(self.hook)
+        except JobLogsError as exc:  # refused: nothing to look for (a transient fault may have started the job)
+            if store is not None and self.finds_lost_starts and not isinstance(exc, TransientError):
+                store.delete(START_SENT_KEY)
+            raise
         started["console_url"] = self.run_hook.console_url(started["job_ref"])
         self._started = started
-        store = self._store(context)
         if store is not None:
             store.set(STARTED_JOB_KEY, started)
+            if self.finds_lost_starts:
+                store.delete(START_SENT_KEY)
         self.log.info(
             "started %s job %s%s",
             self.service_name,
@@ -211,14 +265,33 @@ class JobRunOperator(JobWaitMixin, BaseOperator):
         return started
 
     def _push_link(self, context: Any, started: dict[str, Any]) -> None:
-        """The console URL for the link, and the started job for the operator instance that resumes after a
-        deferral (Airflow keeps a try's XComs across its deferral)."""
+        """The console URL for the link, the started job for the operator instance that resumes after a
+        deferral (Airflow keeps a try's XComs across its deferral), and each of the job's identifiers as its own
+        XCom: ``run.output["job_instance_id"]`` is there from the start, so a later task with
+        ``trigger_rule="all_done"`` (an archive of a failed job's logs) finds the job."""
         ti = context.get("ti")
         if ti is None:
             return
         ti.xcom_push(key=STARTED_JOB_KEY, value=started)
         if started.get("console_url"):
             ti.xcom_push(key=CONSOLE_URL_KEY, value=started["console_url"])
+        self._push_fields(context, {k: v for k, v in started.items() if k not in ("job_ref", CONSOLE_URL_KEY)})
+
+    def _push_fields(self, context: Any, fields: dict[str, Any]) -> None:
+        """Each field as its own XCom (an XComArg's key names an XCom, not a field of the return value), so
+        ``run.output["job_instance_id"]`` plugs into a sensor or log operator. Not Airflow's ``multiple_outputs``:
+        Airflow 3.0 refuses a None value, and a field without a value is left out here."""
+        ti = context.get("ti")
+        if ti is None or not self.do_xcom_push:
+            return
+        for key, value in fields.items():
+            if value is not None:
+                ti.xcom_push(key=key, value=value)
+
+    def _deliver(self, context: Any, result: dict[str, Any]) -> dict[str, Any]:
+        """The result, returned (XCom ``return_value``) and each of its fields pushed as its own XCom."""
+        self._push_fields(context, {k: v for k, v in result.items() if k != CONSOLE_URL_KEY})
+        return result
 
     def result(self, status: JobStatus | None) -> dict[str, Any]:
         assert self._started is not None
@@ -226,11 +299,7 @@ class JobRunOperator(JobWaitMixin, BaseOperator):
         result["status"] = None
         result["outputs"] = {}
         if status is not None:
-            result["status"] = {
-                "raw": status.raw_status,
-                "state": status.state.value,
-                "meaning": self.status_meanings.get(status.raw_status, status.state.value.replace("_", " ")),
-            }
+            result["status"] = self.status_summary(status)
             try:
                 result["outputs"] = self.job_outputs(self.hook, self.job_ref(), status)
             except JobLogsError as exc:  # the job succeeded; its outputs are extra
@@ -245,13 +314,13 @@ class JobRunOperator(JobWaitMixin, BaseOperator):
             self._push_link(context, started)
             if finished is not None:
                 self._forget(context)
-                return self.result(finished)
+                return self._deliver(context, self.result(finished))
         else:
             started = self._start(context)
             self._push_link(context, started)
         if not self.wait_for_completion:
             self._forget(context)
-            return self.result(None)
+            return self._deliver(context, self.result(None))
         ref = self.job_ref()
         end_time = self.deadline(self.timeout, self.execution_timeout)
         if self.deferrable:
@@ -265,7 +334,19 @@ class JobRunOperator(JobWaitMixin, BaseOperator):
                 method_name="execute_complete",
                 timeout=timedelta(seconds=grace),
             )
-        if self._until_verdict(context, ref, end_time, once=False):
+        try:
+            done = self._until_verdict(context, ref, end_time, once=False)
+        except AirflowTaskTimeout as exc:  # Airflow's execution_timeout ended the task first (then calls on_kill)
+            message = self.timeout_message(
+                self._last_status, self.wait_limit(float("inf"), self.execution_timeout), "run operator"
+            )
+            kill = (
+                "it is terminated (cancel_on_kill)"
+                if self.cancel_on_kill
+                else "it keeps running (cancel_on_kill=False)"
+            )
+            raise AirflowTaskTimeout(f"{message}; {kill}") from exc
+        if done:
             return self._finish(context)
         self._time_out(context)
 
@@ -286,10 +367,11 @@ class JobRunOperator(JobWaitMixin, BaseOperator):
     def _finish(self, context: Any) -> dict[str, Any]:
         result = self.result(self._last_status)
         self._forget(context)
-        return result
+        return self._deliver(context, result)
 
     def _time_out(self, context: Any) -> None:
-        message = self.timeout_message(self._last_status, f"the timeout of {self.timeout:g}s", "run operator")
+        limit = self.wait_limit(self.timeout, self.execution_timeout)
+        message = self.timeout_message(self._last_status, limit, "run operator")
         if self.cancel_on_kill:
             message += f"; {self._terminate()}"
         else:

@@ -6,16 +6,27 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
-from airflow.providers.common.compat.sdk import AirflowSensorTimeout, AirflowSkipException, BaseSensorOperator
+from airflow.providers.common.compat.sdk import (
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    AirflowTaskTimeout,
+    BaseSensorOperator,
+)
 
 from airflow_joblogs.exceptions import JobFailedError, JobLogsError
+from airflow_joblogs.log_rules import LogMatcher
+from airflow_joblogs.operators.run import CONSOLE_URL_KEY, JobConsoleLink
 from airflow_joblogs.waiting import (
     DEFAULT_STREAM_MAX_BYTES,
     DEFAULT_STREAM_MAX_BYTES_PER_CHECK,
     JobWaitMixin,
 )
 
-__all__ = ["DEFAULT_STREAM_MAX_BYTES", "DEFAULT_STREAM_MAX_BYTES_PER_CHECK", "JobSensor"]
+__all__ = ["DEFAULT_STREAM_MAX_BYTES", "DEFAULT_STREAM_MAX_BYTES_PER_CHECK", "STREAM_STATE_KEY", "JobSensor"]
+
+#: the ``task_state_store`` key (Airflow >= 3.3) where ``stream_logs`` in ``mode="reschedule"`` keeps, for the
+#: try, the log cursor, the bytes streamed so far and the ``fail_on_log_patterns`` findings between pokes
+STREAM_STATE_KEY = "airflow_joblogs.stream_state"
 
 
 class JobSensor(JobWaitMixin, BaseSensorOperator):
@@ -27,8 +38,12 @@ class JobSensor(JobWaitMixin, BaseSensorOperator):
     :param deferrable: wait in the triggerer instead of a worker slot
         (default: ``[operators] default_deferrable``).
     :param stream_logs: write new remote log lines into the task log while waiting (also while deferred).
-        In ``mode="reschedule"`` every poke starts afresh (Airflow keeps no state between reschedules),
-        so earlier lines are shown again; deferrable mode keeps the cursor.
+        In ``mode="reschedule"`` every poke is a new run of the task: on Airflow >= 3.3 the sensor keeps the
+        log cursor, the bytes streamed (for ``stream_logs_max_bytes``) and what ``fail_on_log_patterns``
+        matched in the task's ``task_state_store`` (key :data:`STREAM_STATE_KEY`, per try, removed at
+        success), so each poke goes on where the last one stopped; earlier releases keep nothing between
+        pokes, so there every poke starts afresh (earlier lines are shown again and the task cap counts from
+        zero at each poke).
     :param stream_logs_max_bytes_per_check: at most this many bytes of log lines written per check (default
         512 KiB); the rest of that check's new lines are skipped with a marker saying how many.
     :param stream_logs_max_bytes: at most this many bytes of log lines written over the whole task (default
@@ -47,8 +62,14 @@ class JobSensor(JobWaitMixin, BaseSensorOperator):
 
     With ``soft_fail=True`` (or ``never_fail=True``) a failed job skips the task instead of failing it, in
     every mode, and the failure report is written to the task log first.
+
+    Returns the job's final status, ``{"raw", "state", "meaning"}`` (as in a run operator's result), so a later
+    task can read it from XCom. Where the service names the job's console page (a connection with a
+    ``console_url`` extra), the sensor pushes that URL before it waits or defers, and the task shows it as the
+    "Job console" extra link while it waits.
     """
 
+    operator_extra_links = (JobConsoleLink(),)
     ui_color = "#e8f4fd"
 
     def __init__(
@@ -79,24 +100,80 @@ class JobSensor(JobWaitMixin, BaseSensorOperator):
             fail_on_log_patterns=fail_on_log_patterns,
             redact_patterns=redact_patterns,
         )
-        if self.stream_logs and self.mode == "reschedule" and not self.deferrable:
-            # Airflow clears a task's XComs at every reschedule, so no cursor survives between pokes.
-            self.log.warning(
-                "stream_logs in reschedule mode repeats earlier lines at every poke; prefer deferrable=True"
-            )
+        self._stream_restored = False
 
     def poke(self, context: Any) -> bool:
-        return self.check_once(self.job_ref())
+        store = self._stream_store(context)
+        if store is None:
+            return self.check_once(self.job_ref())
+        try_number = getattr(context.get("ti"), "try_number", None)
+        if not self._stream_restored:
+            self._stream_restored = True
+            self._restore_stream(store.get(STREAM_STATE_KEY), try_number)
+        done = self.check_once(self.job_ref())
+        if done:
+            try:
+                store.delete(STREAM_STATE_KEY)
+            except Exception as exc:  # the verdict stands; an entry of this try is ignored by a later one
+                self.log.warning("could not remove the stream_logs progress: %s", exc)
+        else:  # the next poke is a new run of the task: it goes on from here
+            budget = self.stream_budget
+            state = {"try_number": try_number, "cursor": self._cursor, "streamed_bytes": budget.used}
+            if budget.matcher is not None:
+                state["log_rules"] = budget.matcher.to_dict()
+            store.set(STREAM_STATE_KEY, state)
+        return done
+
+    def _stream_store(self, context: Any) -> Any:
+        """Where ``stream_logs`` keeps its progress between reschedules: the ``task_state_store`` (None when not
+        streaming in reschedule mode; before Airflow 3.3, which has none, with a warning)."""
+        if not (self.stream_logs and self.mode == "reschedule" and not self.deferrable):
+            return None
+        store = context.get("task_state_store") if hasattr(context, "get") else None
+        if store is None and not self._stream_restored:
+            # Airflow clears a task's XComs at every reschedule, so without a task_state_store nothing survives.
+            self._stream_restored = True
+            self.log.warning(
+                "stream_logs in reschedule mode repeats earlier lines at every poke before Airflow 3.3 (no "
+                "task_state_store); prefer deferrable=True"
+            )
+        return store
+
+    def _restore_stream(self, state: Any, try_number: Any) -> None:
+        """Go on from what the previous poke of the same try streamed (a state of another try is ignored)."""
+        if not isinstance(state, dict) or state.get("try_number") != try_number:
+            return
+        self._cursor = state.get("cursor")
+        budget = self.stream_budget
+        budget.used = int(state.get("streamed_bytes") or 0)
+        if budget.matcher is not None and state.get("log_rules"):
+            budget.matcher = LogMatcher.from_dict(state["log_rules"])
+
+    def push_console_url(self, context: Any) -> None:
+        """Push the job's console URL (XCom ``console_url``, read by the "Job console" link) when the service's hook
+        names one: its connection has a ``console_url`` extra."""
+        console_url = getattr(self.hook, "console_url", None)
+        ti = context.get("ti") if context else None
+        if console_url is None or ti is None:
+            return
+        url = console_url(self.job_ref())
+        if url:
+            ti.xcom_push(key=CONSOLE_URL_KEY, value=url)
 
     def execute(self, context: Any) -> Any:
         self.job_ref()  # validate before anything touches the network
+        self.push_console_url(context)
         if not self.deferrable:
             try:
-                return super().execute(context)
+                super().execute(context)
             except AirflowSensorTimeout as exc:
                 raise AirflowSensorTimeout(
                     self.timeout_message(self._last_status, f"the timeout of {self.timeout:g}s")
                 ) from exc
+            except AirflowTaskTimeout as exc:  # Airflow's execution_timeout ended the task during a poke
+                limit = self.wait_limit(float("inf"), self.execution_timeout)
+                raise AirflowTaskTimeout(self.timeout_message(self._last_status, limit)) from exc
+            return self.status_summary(self._last_status)
         try:
             # checked here, outside BaseSensorOperator's handling, so never_fail is applied here too
             # (soft_fail and never_fail for a failed job: raise_failure)
@@ -109,7 +186,7 @@ class JobSensor(JobWaitMixin, BaseSensorOperator):
                 raise AirflowSkipException(f"Skipping because never_fail is set: {exc}") from exc
             raise
         if done:
-            return None
+            return self.status_summary(self._last_status)
         self.defer(
             trigger=self.make_trigger(
                 self.job_ref(), self.poke_interval, self.deadline(self.timeout, self.execution_timeout)
@@ -119,7 +196,7 @@ class JobSensor(JobWaitMixin, BaseSensorOperator):
             timeout=timedelta(seconds=self.timeout + max(60.0, 2 * self.poke_interval)),
         )
 
-    def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> None:
+    def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any] | None:
         try:
             kind, last = self.read_event(event)
         except (AirflowSkipException, JobFailedError):
@@ -130,5 +207,7 @@ class JobSensor(JobWaitMixin, BaseSensorOperator):
                 raise AirflowSkipException(f"Skipping because never_fail is set: {exc}") from exc
             raise
         if kind == "timeout":
-            raise AirflowSensorTimeout(self.timeout_message(last, f"the timeout of {self.timeout:g}s"))
-        return None
+            raise AirflowSensorTimeout(
+                self.timeout_message(last, self.wait_limit(self.timeout, self.execution_timeout))
+            )
+        return self.status_summary(last)

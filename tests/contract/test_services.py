@@ -246,3 +246,23 @@ def test_every_hook_implements_the_service_contract(hook_path: str) -> None:
             if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
                 continue
             assert parameter.name in actual.parameters, f"{hook_path}.{name} lacks {parameter.name!r}"
+
+
+def test_the_same_concept_has_the_same_name_in_every_service(service):
+    """Whichever service a DAG talks to: ``job_ref`` builds a job reference, ``iter_log_chunks`` iterates a job's
+    log, ``failed_units`` says what failed; a former name stays as an alias of the new one."""
+    import sys
+
+    sensor = service.sensor(service.succeeding)
+    hook_class = type(sensor).hook_class
+    module = sys.modules[hook_class.__module__]
+    assert callable(module.job_ref)
+    for name in ("iter_log_chunks", "failed_units", "get_job_status", "job_status_from_ref", "tail_logs"):
+        assert callable(getattr(hook_class, name)), name
+    former = {"bk": ("iter_host_logs", "aiter_host_logs"), "cb": ("iter_build_log", "aiter_build_log")}
+    for old in former.get(service.fixture, ()):
+        assert getattr(hook_class, old) is getattr(
+            hook_class, old.replace("host_logs", "log_chunks").replace("build_log", "log_chunks")
+        )
+    if service.fixture == "cb":
+        assert module.build_ref is module.job_ref

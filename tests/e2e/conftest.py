@@ -30,6 +30,7 @@ from airflow_cluster import ROOT, AirflowCluster, older_airflow_reason
 from airflow_joblogs.emulators.base import EmulatorServer
 
 HERE = Path(__file__).resolve().parent
+LOCAL_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
 #: emulator job clock speed: slow enough that deferred sensors see their jobs run (and stream their lines)
 E2E_SPEED = 0.25
 #: deferred sensors at once in the fleet scenarios (tests/e2e/dags/e2e_fleet.py; JOBLOGS_E2E_FLEET: fewer, for a
@@ -111,13 +112,15 @@ def _start_emulators(blueking: dict[str, Any] | None = None) -> tuple[dict[str, 
     return emulators, servers
 
 
-def dags_folder(home: Path) -> Path:
-    """The deployment's DAGs folder: the example DAGs and the end-to-end suite's own (``tests/e2e/dags``)."""
-    folder = home / "dags"
-    folder.mkdir()
-    for dag_file in [*sorted((ROOT / "example_dags").glob("*.py")), *sorted((HERE / "dags").glob("*.py"))]:
-        (folder / dag_file.name).symlink_to(dag_file)
-    return folder
+def _sensor_classes() -> str:
+    """The sensors' class paths, ``;``-separated (OpenLineage's ``disabled_for_operators``)."""
+    import importlib
+
+    from airflow_joblogs.sensors.base import JobSensor
+
+    for service in ("blueking", "codearts", "qingcloud", "mgn"):
+        importlib.import_module(f"airflow_joblogs.sensors.{service}")
+    return ";".join(f"{cls.__module__}.{cls.__qualname__}" for cls in JobSensor.__subclasses__())
 
 
 def _connection_secrets(conn: dict[str, Any]) -> set[str]:
@@ -186,8 +189,23 @@ def deployment(
         archive_root = f"s3://aws_s3@{bucket}/e2e"
         env["JOBLOGS_ARCHIVE_ROOT"] = archive_root
         env["AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE"] = "True"
+        # the example DAGs, and the end-to-end suite's own DAGs as a second bundle
+        env["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"] = json.dumps(
+            [
+                {"name": "dags-folder", "classpath": LOCAL_BUNDLE, "kwargs": {}},
+                {"name": "e2e-dags", "classpath": LOCAL_BUNDLE, "kwargs": {"path": str(HERE / "dags")}},
+            ]
+        )
+        # OpenLineage (apache-airflow-providers-openlineage) writes every event to its own file in this folder
+        (home / "openlineage").mkdir()
+        env["AIRFLOW__OPENLINEAGE__TRANSPORT"] = json.dumps(
+            {"type": "file", "log_file_path": str(home / "openlineage" / "event")}
+        )
+        env["AIRFLOW__OPENLINEAGE__NAMESPACE"] = "joblogs-e2e"
+        # ... from the log and run operators: none from the sensors (hundreds of mapped ones; nothing to describe)
+        env["AIRFLOW__OPENLINEAGE__DISABLED_FOR_OPERATORS"] = _sensor_classes()
         env.update(airflow_env or {})
-        cluster = AirflowCluster(home, dags_folder(home), env, executor=executor)
+        cluster = AirflowCluster(home, ROOT / "example_dags", env, executor=executor)
 
         stage = Stage(
             airflow=cluster,
@@ -244,8 +262,9 @@ def deployment(
 
 @pytest.fixture(scope="session")
 def local_stage(s3_server: str, request: pytest.FixtureRequest) -> Iterator[Stage]:
-    """The LocalExecutor deployment (sqlite), once per session."""
-    with deployment(s3_server, request, blueking={"fleet_jobs": FLEET + FAILOVER}, airflow_env=FLEET_ENV) as stage:
+    """The LocalExecutor deployment (sqlite), once per session, with the emulators' defaults (the BlueKing fleet:
+    100 jobs)."""
+    with deployment(s3_server, request) as stage:
         yield stage
 
 

@@ -461,14 +461,15 @@ def test_a_worker_killed_mid_wait_the_retry_reattaches_to_the_job_it_started(e2e
 
 
 # -- latency, side by side -----------------------------------------------------------------------------------
-def test_latency_from_job_end_to_sensor_success_celery_and_local(celery_deployment, fleet_run, request):
-    """The same fleet on the LocalExecutor deployment (sqlite, one triggerer), the Celery one stopped first
-    so that the two do not share the CPU; one table."""
+def test_latency_from_job_end_to_sensor_success_celery_and_local(s3_server, celery_deployment, fleet_run, request):
+    """The same fleet on a LocalExecutor deployment (sqlite, one triggerer) of its own (its fleet jobs not yet
+    asked about), the Celery one stopped first so that the two do not share the CPU; one table."""
     celery_deployment[1].close()
-    local = request.getfixturevalue("local_stage")
-    result = run_fleet(local)
-    assert all(ti["state"] == expected_state(i) for i, ti in result["tis"].items())
-    LATENCY["LocalExecutor (1 triggerer, sqlite)"] = latency_row(local, result["tis"])
+    fleet = {"fleet_jobs": FLEET + FAILOVER, "fleet_duration": FLEET_DURATION}
+    with deployment(s3_server, request, blueking=fleet, airflow_env=FLEET_ENV) as local:
+        result = run_fleet(local)
+        assert all(ti["state"] == expected_state(i) for i, ti in result["tis"].items())
+        LATENCY["LocalExecutor (1 triggerer, sqlite)"] = latency_row(local, result["tis"])
     rows = [
         f"{'deployment':<52} {'sensors':>7} {'median':>7} {'p95':>7} {'max':>7}",
         *(

@@ -24,30 +24,38 @@ TERMINAL = {"success", "failed"}
 #: dag_id -> task_id -> the state it must end in
 EXPECTED_STATES: dict[str, dict[str, str]] = {
     "blueking_deploy_gate": {
-        "wait_for_deploy": "success",
+        "deploy": "success",
         "archive_deploy_logs": "success",
-        "wait_for_failed_deploy": "failed",
+        "failed_deploy": "failed",
         "archive_failed_deploy_logs": "success",
     },
     "codearts_build_archive": {
-        "wait_for_build": "success",
+        "build": "success",
         "archive_build_log": "success",
         "archive_unit_test_log": "success",
     },
     "qingcloud_cluster_jobs": {
-        "wait_for_scale_out": "success",
+        "add_nodes": "success",
         "export_recent_jobs": "success",
         "wait_for_resize": "failed",
         "export_failed_jobs": "success",
     },
     "mgn_cutover_logs": {
-        "wait_for_cutover": "success",
+        "start_cutover": "success",
         "archive_cutover_log": "success",
-        "wait_for_failed_cutover": "failed",
+        "start_failed_cutover": "failed",
         "archive_failed_cutover_log": "success",
     },
 }
-SENSORS = {dag: [t for t in tasks if t.startswith("wait_for_")] for dag, tasks in EXPECTED_STATES.items()}
+#: the tasks that wait on a job: the sensors, and the run operators that start the job and wait for it
+RUNS = {
+    "blueking_deploy_gate": ["deploy", "failed_deploy"],
+    "codearts_build_archive": ["build"],
+    "mgn_cutover_logs": ["start_cutover", "start_failed_cutover"],
+}
+SENSORS = {
+    dag: [t for t in tasks if t.startswith("wait_for_")] + RUNS.get(dag, []) for dag, tasks in EXPECTED_STATES.items()
+}
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +89,23 @@ def test_every_run_ends_as_expected(runs):
 
 
 # -- what the emulators served ----------------------------------------------------------------------------
+def started(stage, dag_id: str, task_id: str, key: str) -> Any:
+    """A field of a run operator's result: its own XCom, pushed right after the start (also when the job failed)."""
+    value = stage.airflow.xcom(dag_id, RUN_ID, task_id, key)
+    return json.loads(value) if isinstance(value, str) and not value.isalnum() else value
+
+
+def deploy_job(stage, task_id: str = "deploy") -> int:
+    return int(started(stage, "blueking_deploy_gate", task_id, "job_instance_id"))
+
+
+def web_build(stage) -> Any:
+    """The emulator's record of the build the ``build`` task started."""
+    job_id = started(stage, "codearts_build_archive", "build", "job_id")
+    build_no = int(started(stage, "codearts_build_archive", "build", "build_no"))
+    return stage.emulators["codearts"].builds[(job_id, build_no)]
+
+
 def blueking_host_logs(stage, job_instance_id: int) -> list[tuple[int, str, str]]:
     """(step id, host ip, the host's whole log) for every host of every step, as the job ended."""
     from airflow_joblogs.emulators.blueking import host_log, job_view
@@ -134,12 +159,11 @@ def event_text(entry: dict[str, Any]) -> str:
 
 
 def streamed(entries: list[dict[str, Any]], service_module: str) -> list[str]:
-    """The messages the service's sensor (worker) and trigger (triggerer) logged, in log order."""
+    """The messages the service's sensor or run operator (worker) and trigger (triggerer) logged, in log order."""
     return [
         str(e.get("event", ""))
         for e in entries
-        if f"sensors.{service_module}." in str(e.get("logger", ""))
-        or f"triggers.{service_module}." in str(e.get("logger", ""))
+        if any(f"{part}.{service_module}." in str(e.get("logger", "")) for part in ("sensors", "operators", "triggers"))
     ]
 
 
@@ -189,19 +213,23 @@ def test_deferred_sensors_waited_in_the_triggerer(e2e_stage, runs):
 
 
 def test_failed_jobs_fail_their_sensor_with_a_readable_reason(e2e_stage, runs):
+    # the failed MGN launch, as the archive after it names it (from the id the run pushed when it started the job)
+    failed_launch = manifest_of(e2e_stage, "mgn_cutover_logs", "archive_failed_cutover_log")["job"]["job_id"]
+    failed = deploy_job(e2e_stage, "failed_deploy")
+    step = failed * 10 + 2  # the plan's second step
     expected = {
-        ("blueking_deploy_gate", "wait_for_failed_deploy"): [
-            "JobFailedError: BlueKing JOB job 1002 (deploy-api-v1.8) ended in status 4 (failed), a failure state [4, 8, 9, 11, 12, 13, 14].",
-            "- step 'migrate and restart' (id 10022) host 0:10.0.0.12: ip_status 104 (script exit code non-zero), exit code 1",
-            "- step 'migrate and restart' (id 10022) host 0:10.0.0.13: ip_status 104 (script exit code non-zero), exit code 2",
+        ("blueking_deploy_gate", "failed_deploy"): [
+            f"JobFailedError: BlueKing JOB job {failed} (deploy-api-v1.8) ended in status 4 (failed), a failure state [4, 8, 9, 11, 12, 13, 14].",
+            f"- step 'migrate and restart' (id {step}) host 0:10.0.0.12: ip_status 104 (script exit code non-zero), exit code 1",
+            f"- step 'migrate and restart' (id {step}) host 0:10.0.0.13: ip_status 104 (script exit code non-zero), exit code 2",
             "| [2026-11-22 10:00:04][PID:40013] ERROR: migration 0042_add_index failed: lock wait timeout",
         ],
         ("qingcloud_cluster_jobs", "wait_for_resize"): [
             "JobFailedError: QingCloud job j-resize0001 (ResizeCluster) ended in status 'failed'",
             "- job j-resize0001 ResizeCluster on cl-chronus01: status 'failed', error_codes 2500",
         ],
-        ("mgn_cutover_logs", "wait_for_failed_cutover"): [
-            "JobFailedError: AWS MGN job mgnjob-failedlaunch00001 (LAUNCH START_CUTOVER) ended in status 'FAILED'",
+        ("mgn_cutover_logs", "start_failed_cutover"): [
+            f"JobFailedError: AWS MGN job {failed_launch} (LAUNCH START_CUTOVER) ended in status 'FAILED'",
             "- source server s-5e7a100000000000c: launchStatus FAILED (expected LAUNCHED); CONVERSION_FAIL (attempt 3/3)",
             "at ConversionServer.prepareBoot: GRUB configuration not found under /boot/grub2",
         ],
@@ -216,40 +244,39 @@ def test_task_logs_show_every_line_streamed_while_waiting_once(e2e_stage, runs):
     """The sensor's first poke (worker) and its trigger (triggerer) together stream each remote line exactly once,
     and the task log the API serves holds both parts (with the trigger's last lines a busy triggerer wrote to its
     own log: :func:`task_log_with_spill`)."""
-    # BlueKing: "[step <step id> <cloud>:<ip>] <line>" for every line of every host of job 1001
-    entries = task_log_with_spill(e2e_stage, "blueking_deploy_gate", "wait_for_deploy")
+    # BlueKing: "[step <step id> <cloud>:<ip>] <line>" for every line of every host of the started job
+    entries = task_log_with_spill(e2e_stage, "blueking_deploy_gate", "deploy")
     got: dict[tuple[int, str], list[str]] = {}
     for message in streamed(entries, "blueking"):
         match = re.match(r"^\[step (\d+) \d+:([\d.]+)\] (.*)$", message, re.S)
         if match:
             got.setdefault((int(match[1]), match[2]), []).append(match[3])
-    want = {(step, ip): log.splitlines() for step, ip, log in blueking_host_logs(e2e_stage, 1001)}
+    want = {(step, ip): log.splitlines() for step, ip, log in blueking_host_logs(e2e_stage, deploy_job(e2e_stage))}
     assert got == want
 
     # CodeArts Build: the build's log lines, verbatim, between the status lines
-    from airflow_joblogs.emulators.codearts import WEB_JOB
+    entries = task_log_with_spill(e2e_stage, "codearts_build_archive", "build")
+    lines = [m for m in streamed(entries, "codearts") if not m.startswith(("CodeArts Build job ", "started "))]
+    assert lines == web_build(e2e_stage).full_log.decode().splitlines()
 
-    entries = task_log_with_spill(e2e_stage, "codearts_build_archive", "wait_for_build")
-    lines = [m for m in streamed(entries, "codearts") if not m.startswith("CodeArts Build job ")]
-    assert lines == e2e_stage.emulators["codearts"].builds[(WEB_JOB, 7)].full_log.decode().splitlines()
-
-    # AWS MGN: one readable line per log event of the cutover job
-    from airflow_joblogs.emulators.mgn import CUTOVER_JOB
+    # AWS MGN: one readable line per log event of the cutover job the run operator started
     from airflow_joblogs.hooks.mgn import render_item
 
-    entries = task_log_with_spill(e2e_stage, "mgn_cutover_logs", "wait_for_cutover")
-    lines = [m for m in streamed(entries, "mgn") if not m.startswith("AWS MGN job ")]
-    assert lines == [render_item(i) for i in mgn_items(e2e_stage, CUTOVER_JOB)]
+    cutover_job = manifest_of(e2e_stage, "mgn_cutover_logs", "start_cutover")["job_id"]
+    entries = task_log_with_spill(e2e_stage, "mgn_cutover_logs", "start_cutover")
+    lines = [m for m in streamed(entries, "mgn") if not m.startswith(("AWS MGN job ", "started AWS MGN job "))]
+    assert lines == [render_item(i) for i in mgn_items(e2e_stage, cutover_job)]
 
-    # QingCloud cluster jobs have no log: the status changes are streamed
-    entries = task_log_with_spill(e2e_stage, "qingcloud_cluster_jobs", "wait_for_scale_out")
-    changes = [m for m in streamed(entries, "qingcloud") if m.startswith("[j-addnodes01]")]
-    assert changes[-1].startswith("[j-addnodes01] AddClusterNodes on cl-chronus01 is successful since"), changes
+    # QingCloud cluster jobs have no log: the status changes of the job the run operator started are streamed,
+    # to its success in the triggerer (the run operator deferred)
+    assert "deferred" in runs["qingcloud_cluster_jobs"]["seen"]["add_nodes"]
+    [job_id] = manifest_of(e2e_stage, "qingcloud_cluster_jobs", "add_nodes")["job_ids"]
+    entries = task_log_with_spill(e2e_stage, "qingcloud_cluster_jobs", "add_nodes")
+    changes = [m for m in streamed(entries, "qingcloud") if m.startswith(f"[{job_id}]")]
+    assert changes[-1].startswith(f"[{job_id}] AddClusterNodes on cl-chronus01 is successful since"), changes
 
     # the trigger's part was logged by the triggerer (the stream went on while the task was deferred)
-    trigger_lines = [
-        e.get("event", "") for e in trigger_log_events(e2e_stage, "codearts_build_archive", "wait_for_build")
-    ]
+    trigger_lines = [e.get("event", "") for e in trigger_log_events(e2e_stage, "codearts_build_archive", "build")]
     assert any(": This action ends." in str(line) for line in trigger_lines)
 
 
@@ -288,7 +315,7 @@ def test_archives_on_s3_are_the_emulators_logs_with_true_manifests(e2e_stage, ru
 
     # BlueKing, text: every host's log verbatim, in step and host order, each under its header line
     data = objects[manifests["archive_deploy_logs"]["uri"].removeprefix(prefix)].decode()
-    hosts = blueking_host_logs(e2e_stage, 1001)
+    hosts = blueking_host_logs(e2e_stage, deploy_job(e2e_stage))
     headers = [line for line in data.splitlines() if line.startswith("===== ")]
     assert len(headers) == len(hosts)
     assert all(f"host 0:{ip} " in header for (_step, ip, _log), header in zip(hosts, headers, strict=True))
@@ -301,12 +328,15 @@ def test_archives_on_s3_are_the_emulators_logs_with_true_manifests(e2e_stage, ru
         json.loads(line)
         for line in objects[manifests["archive_failed_deploy_logs"]["uri"].removeprefix(prefix)].splitlines()
     ]
-    assert [(r["step_instance_id"], r["ip"], r["log_content"]) for r in records] == blueking_host_logs(e2e_stage, 1002)
+    assert [(r["step_instance_id"], r["ip"], r["log_content"]) for r in records] == blueking_host_logs(
+        e2e_stage, deploy_job(e2e_stage, "failed_deploy")
+    )
 
     # CodeArts Build: the whole run log byte for byte; action 3's pages as records whose logs join to its log
     from airflow_joblogs.emulators.codearts import WEB_JOB
 
-    build = e2e_stage.emulators["codearts"].builds[(WEB_JOB, 7)]
+    build = web_build(e2e_stage)
+    assert build.job_id == WEB_JOB and build.build_no > 7
     assert objects[manifests["archive_build_log"]["uri"].removeprefix(prefix)] == build.full_log
     pages = [
         json.loads(line)
@@ -314,18 +344,22 @@ def test_archives_on_s3_are_the_emulators_logs_with_true_manifests(e2e_stage, ru
     ]
     assert "".join(p["log"] for p in pages).encode() == build.step_logs[2]
 
-    # QingCloud: the application's 50 newest job records (it has 48), exactly as the API returned them
+    # QingCloud: the application's 50 newest job records (it has 48, and the one add_nodes started), exactly as the
+    # API returned them
     records = [
         json.loads(line) for line in objects[manifests["export_recent_jobs"]["uri"].removeprefix(prefix)].splitlines()
     ]
     assert records == qingcloud_app_records(e2e_stage, "app-tg3lbp0a", 50)
-    assert len(records) == 48
+    assert len(records) == 49
+    assert [records[0]["job_id"]] == manifest_of(e2e_stage, "qingcloud_cluster_jobs", "add_nodes")["job_ids"]
 
     # AWS MGN, text grouped by source server: the job's events first, then each server's, every event once
-    from airflow_joblogs.emulators.mgn import CUTOVER_JOB, FAILED_JOB
     from airflow_joblogs.hooks.mgn import render_item
 
-    items = mgn_items(e2e_stage, CUTOVER_JOB)
+    cutover_job = manifest_of(e2e_stage, "mgn_cutover_logs", "start_cutover")["job_id"]
+    failed_job = manifests["archive_failed_cutover_log"]["job"]["job_id"]
+    assert sorted([cutover_job, failed_job]) == sorted(e2e_stage.emulators["mgn"].started), "the DAG's two launches"
+    items = mgn_items(e2e_stage, cutover_job)
     groups: dict[str | None, list[str]] = {None: []}
     for item in items:
         groups.setdefault((item.get("eventData") or {}).get("sourceServerID"), []).append(render_item(item) + "\n")
@@ -340,7 +374,7 @@ def test_archives_on_s3_are_the_emulators_logs_with_true_manifests(e2e_stage, ru
         json.loads(line)
         for line in objects[manifests["archive_failed_cutover_log"]["uri"].removeprefix(prefix)].splitlines()
     ]
-    assert records == mgn_items(e2e_stage, FAILED_JOB)
+    assert records == mgn_items(e2e_stage, failed_job)
 
     # the failed QingCloud jobs went to XCom as readable lines
     failed = manifest_of(e2e_stage, "qingcloud_cluster_jobs", "export_failed_jobs")
