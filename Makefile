@@ -2,6 +2,7 @@
 #   make demo    set everything up, run the example DAGs against the bundled emulators
 #   make check   set everything up, run every check CI runs
 #   make e2e     the end-to-end suite alone: a real Airflow, the emulators, moto's S3, Chromium
+#   make e2e-production  the production-shaped deployment (PostgreSQL, Redis, Celery): not in make check
 #   make dist    the sdist and the wheel, into dist/ (DIST=<folder> for another), their metadata checked
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -11,7 +12,7 @@ CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DIST ?= dist
 
-.PHONY: uv setup demo check lint typecheck test docs dist test-floor floor-requirements chromium e2e screenshots
+.PHONY: uv setup demo check lint typecheck test docs dist test-floor floor-requirements chromium services e2e e2e-production e2e-fleet screenshots
 
 uv:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install -q --disable-pip-version-check uv
@@ -36,10 +37,31 @@ test: setup
 chromium:
 	@test -x $(CHROMIUM) || ($(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
 
-# A real Airflow (api-server, scheduler, dag-processor, triggerer) running every example DAG, the
-# connection forms in a browser, and the quickstart page's commands.
+# Debian's PostgreSQL and Redis for the Celery deployment of the end-to-end suite (each test run makes its own
+# throwaway cluster and server on free ports; the packages' own services are not used).
+services:
+	@(test -n "$$(ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null)" && command -v redis-server >/dev/null) || \
+		($(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql redis-server)
+
+# A real Airflow (api-server, scheduler, dag-processor, triggerer; LocalExecutor, sqlite) running every example
+# DAG and the suite's own DAGs, the connection forms in a browser, and the quickstart page's commands. The
+# production shape (tests/e2e/test_e2e_celery.py, about 19 minutes) is not part of it: make e2e-production.
 e2e: setup chromium
-	$(UV) run --frozen pytest -q -p no:cacheprovider -m e2e tests/e2e tests/test_quickstart.py
+	$(UV) run --frozen pytest -q -p no:cacheprovider -m e2e --ignore=tests/e2e/test_e2e_celery.py \
+		tests/e2e tests/test_quickstart.py
+
+# The production shape: PostgreSQL, Redis, CeleryExecutor with two workers, two triggerers; every example DAG
+# there, failover and worker-kill scenarios, latency beside the LocalExecutor. The fleet scenarios run with 40
+# sensors (JOBLOGS_E2E_FLEET); make e2e-fleet runs the 200 of the measured figures in docs/deploying.rst.
+JOBLOGS_E2E_FLEET ?= 40
+e2e-production: setup services
+	JOBLOGS_E2E_FLEET=$(JOBLOGS_E2E_FLEET) $(UV) run --frozen pytest -q -p no:cacheprovider tests/e2e/test_e2e_celery.py
+
+# 200 deferred sensors on the Celery deployment (both triggerers carry some, every one ends with its job's
+# verdict), then on the LocalExecutor one, and the latency table of the two.
+e2e-fleet: setup services
+	JOBLOGS_E2E_FLEET=200 $(UV) run --frozen pytest -q -p no:cacheprovider tests/e2e/test_e2e_celery.py \
+		-k "deferred_sensors_end or latency"
 
 # Refresh the connection-form pictures in docs/_static/screenshots/.
 screenshots: setup chromium

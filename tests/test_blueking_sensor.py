@@ -116,3 +116,23 @@ def test_deferrable_execute_defers_with_a_deadline(bk):
     assert isinstance(trigger, BlueKingJobTrigger)
     assert 55 < trigger.end_time - time.time() <= 60
     assert info.value.method_name == "execute_complete"
+
+
+def test_a_trigger_restarted_from_its_deferral_says_so_and_streams_again_from_the_deferral_cursor(bk, capfd):
+    """As after a triggerer dies: a trigger rebuilt from its stored kwargs (the cursor of the deferral) streams
+    again the lines since then, and its first check says so; nothing is lost."""
+    from airflow_joblogs.emulators.blueking import FLEET_FIRST_ID, fleet_job_fails
+
+    assert fleet_job_fails(FLEET_FIRST_ID + 9) and not fleet_job_fails(FLEET_FIRST_ID)
+    stored = round_trip(trigger(1001, stream_logs=True), "airflow_joblogs.triggers.blueking.BlueKingJobTrigger")
+    events = trigger_events(BlueKingJobTrigger(**stored))
+    first = [line for line in "".join(capfd.readouterr()).splitlines() if "[step 1001" in line or "first check" in line]
+    events = trigger_events(BlueKingJobTrigger(**stored))  # adopted: the same kwargs again
+    again = [line for line in "".join(capfd.readouterr()).splitlines() if "[step 1001" in line or "first check" in line]
+    assert events[0]["status"] == "success"
+    assert "first check of this trigger run; streaming resumes from the log position saved" in first[0]
+    assert sum("first check" in line for line in first) == 1, "once per trigger run"
+    assert len(first) == 1 + 4 * (5 + 2 + 5)  # 4 hosts: two script steps of 5 lines, a file step of 2
+    # the same lines (hosts interleave by when their lines arrived: the first run saw the job run, the second
+    # found it ended)
+    assert sorted(line.split("] ", 1)[-1] for line in again) == sorted(line.split("] ", 1)[-1] for line in first)

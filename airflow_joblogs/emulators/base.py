@@ -141,6 +141,11 @@ class JobClock:
             start = self._started.setdefault(key, now)
         return (now - start) * self.speed
 
+    def started(self, key: Any) -> float | None:
+        """When job ``key``'s clock started (``time.monotonic()``), or None if it has not been asked about."""
+        with self._lock:
+            return self._started.get(key)
+
     def reset(self) -> None:
         with self._lock:
             self._started.clear()

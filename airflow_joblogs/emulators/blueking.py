@@ -13,8 +13,9 @@ id   name                     what it shows
 1006 hotfix-restart           finished at once (success), 2 hosts
 1007 rotate-db-credentials    finished at once (success), 2 hosts; its scripts echo secrets
                               (``PLANTED_SECRETS``) into their logs, as careless scripts do
-2001 canary-restart-001 ...   a fleet of 100 jobs (2001 to 2100), one host each, for dynamic task
-...  canary-restart-100       mapping: every tenth (2010, 2020, ..., 2100) fails on its host
+2001 canary-restart-001 ...   the fleet: ``fleet_jobs`` jobs (100 by default: 2001 to 2100), one step on one
+...  canary-restart-100       host each, ``fleet_duration`` long (1 s by default), for dynamic task mapping and
+                              many sensors at once: every tenth (2010, 2020, ...) fails on its host
                               (ip_status 104, exit code 1), the others succeed
 ==== ======================== ===============================================================
 
@@ -199,9 +200,19 @@ def _hosts(count: int, start: int = 1, *, failing: dict[int, int] | None = None)
     return hosts
 
 
-#: the fleet's job instance ids (one job per host), and those whose host fails
-FLEET_JOBS = range(2001, 2101)
-FLEET_FAILING = frozenset(FLEET_JOBS[9::10])
+#: the first job instance id of the fleet
+FLEET_FIRST_ID = 2001
+#: the default fleet's size (``fleet_jobs``) and its job instance ids (one job per host)
+DEFAULT_FLEET_JOBS = 100
+FLEET_JOBS = range(FLEET_FIRST_ID, FLEET_FIRST_ID + DEFAULT_FLEET_JOBS)
+
+
+def fleet_job_fails(job_instance_id: int) -> bool:
+    """Whether fleet job ``job_instance_id`` ends in failure (every tenth: 2010, 2020, ...)."""
+    return (job_instance_id - FLEET_FIRST_ID + 1) % 10 == 0
+
+
+FLEET_FAILING = frozenset(job_id for job_id in FLEET_JOBS if fleet_job_fails(job_id))
 
 
 #: what job 1007's scripts print: a database password, an API token, and a password in a connection URL
@@ -260,16 +271,20 @@ def catalogue(large_log_bytes: int = 8 << 20, large_hosts: int = 40) -> dict[int
                 f"connecting to postgresql://app:{PLANTED_SECRETS[2]}@{{ip}}:5432/app",
             ),
         ),
-        **{job_id: _fleet_job(job_id) for job_id in FLEET_JOBS},
     }
 
 
-def _fleet_job(job_id: int) -> Job:
-    """One of the fleet's jobs: a restart and health check on one host of its own."""
-    n = job_id - FLEET_JOBS[0] + 1
-    failing = job_id in FLEET_FAILING
+def fleet(count: int = DEFAULT_FLEET_JOBS, duration: float = 1.0) -> dict[int, Job]:
+    """The fleet: ``count`` jobs (2001 on), each a restart and health check of ``duration`` seconds on one host
+    of its own; every tenth fails."""
+    return {job_id: _fleet_job(job_id, duration) for job_id in range(FLEET_FIRST_ID, FLEET_FIRST_ID + count)}
+
+
+def _fleet_job(job_id: int, duration: float) -> Job:
+    n = job_id - FLEET_FIRST_ID + 1
+    failing = fleet_job_fails(job_id)
     hosts = _hosts(1, start=2000 + n, failing={2000 + n: 1} if failing else None)
-    step = Step(job_id * 10 + 1, "restart and health check", 1, 1.0, hosts, final_status=4 if failing else 3)
+    step = Step(job_id * 10 + 1, "restart and health check", 1, duration, hosts, final_status=4 if failing else 3)
     return Job(job_id, f"canary-restart-{n:03d}", [step])
 
 
@@ -414,10 +429,13 @@ class BlueKingEmulator:
         speed: float = 1.0,
         large_log_bytes: int = 8 << 20,
         large_hosts: int = 40,
+        fleet_jobs: int = DEFAULT_FLEET_JOBS,
+        fleet_duration: float = 1.0,
         faults: Faults | None = None,
         verified_user_exempted_apps: Iterable[str] = (),
     ) -> None:
         self.jobs = catalogue(large_log_bytes, large_hosts)
+        self.jobs.update(fleet(fleet_jobs, fleet_duration))
         self.clock = JobClock(speed)
         self.faults = faults or Faults()
         #: apps the gateway lets act for a ``bk_username`` it cannot verify (its "verified user exempted apps"

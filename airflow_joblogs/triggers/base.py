@@ -110,6 +110,7 @@ class JobTrigger(BaseTrigger):
         )
         self._logged_status: Any = None  # the (raw status, state) of the last "still waiting" line
         self._quiet_checks = 0  # checks since that line
+        self._resumed = False
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         kwargs: dict[str, Any] = {"cancel_on_kill": True} if self.cancel_on_kill else {}
@@ -180,6 +181,16 @@ class JobTrigger(BaseTrigger):
         triggerer's event loop, come sooner.
         """
         status: JobStatus = await hook.ajob_status_from_ref(self.job_ref)
+        if self.stream_logs and not self._resumed:
+            # Airflow keeps no trigger state but its kwargs: a trigger moved to another triggerer (the first
+            # one died) streams again from the cursor saved when the task deferred.
+            self._resumed = True
+            self.log.info(
+                "%s job %s: first check of this trigger run; streaming resumes from the log position saved "
+                "when the task deferred (after a move to another triggerer, lines since then are logged again)",
+                status.service,
+                status.job_id,
+            )
         verdict = decide(status, success, failure, self.unknown_is_failure)
         if self.stream_logs or (self.budget.matcher is not None and verdict == SUCCESS):
             self.cursor = await afollow_logs(hook, self.job_ref, self.cursor, self.log, self.budget, self.stream_logs)

@@ -1,5 +1,6 @@
 """The end-to-end stage: the four emulators, moto's S3 server and a real Airflow 3 (api-server, scheduler,
-dag-processor, triggerer), started once per session and stopped at its end, whatever happened.
+dag-processor, triggerer; or the Celery shape, see :mod:`airflow_cluster`), started once per session (or per
+module) and stopped at its end, whatever happened.
 
 Connections are set the ways users set them: ``airflow connections add`` (stored in the metadata database,
 so the triggerer looks them up through the API server) for BlueKing JOB and QingCloud, ``AIRFLOW_CONN_*``
@@ -10,12 +11,15 @@ AWS MGN and the S3 archive bucket. Archives go to ``s3://aws_s3@<bucket>/e2e`` o
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import shutil
 import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +33,16 @@ HERE = Path(__file__).resolve().parent
 LOCAL_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
 #: emulator job clock speed: slow enough that deferred sensors see their jobs run (and stream their lines)
 E2E_SPEED = 0.25
+#: deferred sensors at once in the fleet scenarios (tests/e2e/dags/e2e_fleet.py; JOBLOGS_E2E_FLEET: fewer, for a
+#: quicker look), and the sensors deferred when a triggerer dies
+FLEET = int(os.environ.get("JOBLOGS_E2E_FLEET", "200"))
+FAILOVER = 40
+POLL_INTERVAL = 5.0  # the fleet sensors' poke_interval, their triggers' poll interval
+FLEET_ENV = {
+    "JOBLOGS_E2E_FLEET_JOBS": str(FLEET),
+    "JOBLOGS_E2E_FAILOVER_JOBS": str(FAILOVER),
+    "JOBLOGS_E2E_POLL_INTERVAL": str(POLL_INTERVAL),
+}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -73,14 +87,16 @@ class Stage:
         )
 
 
-def _start_emulators() -> tuple[dict[str, Any], dict[str, EmulatorServer]]:
+def _start_emulators(blueking: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, EmulatorServer]]:
     from airflow_joblogs.emulators.blueking import BlueKingEmulator
     from airflow_joblogs.emulators.codearts import CodeArtsEmulator
     from airflow_joblogs.emulators.mgn import MgnEmulator
     from airflow_joblogs.emulators.qingcloud import QingCloudEmulator
 
     emulators = {
-        "blueking": BlueKingEmulator(speed=E2E_SPEED, large_log_bytes=1 << 20, large_hosts=4),
+        "blueking": BlueKingEmulator(
+            **{"speed": E2E_SPEED, "large_log_bytes": 1 << 20, "large_hosts": 4, **(blueking or {})}
+        ),
         "codearts": CodeArtsEmulator(speed=E2E_SPEED, large_log_bytes=1 << 20),
         "qingcloud": QingCloudEmulator(speed=E2E_SPEED),
         "mgn": MgnEmulator(speed=E2E_SPEED, wave_servers=4),
@@ -115,14 +131,46 @@ def _connection_secrets(conn: dict[str, Any]) -> set[str]:
     return {s for s in found if s}
 
 
-@pytest.fixture(scope="session")
-def e2e_stage(s3_server: str, request: pytest.FixtureRequest) -> Iterator[Stage]:
-    """Everything up, connections set, DAGs parsed; everything stopped at the end of the session.
-    The Airflow home (logs, component output) is removed if every test passed, kept for a look otherwise."""
+def connection_commands(bk: dict[str, Any], qc: dict[str, Any]) -> list[list[str]]:
+    """``airflow connections add`` for BlueKing JOB (flags) and QingCloud (a JSON document)."""
+    return [
+        [
+            "connections",
+            "add",
+            "bk_job_default",
+            "--conn-type",
+            "bk_job",
+            "--conn-host",
+            bk["host"],
+            "--conn-login",
+            bk["login"],
+            "--conn-password",
+            bk["password"],
+            "--conn-extra",
+            json.dumps(bk["extra"]),
+        ],
+        ["connections", "add", "qingcloud_default", "--conn-json", json.dumps(qc)],
+    ]
+
+
+@contextmanager
+def deployment(
+    s3_server: str,
+    request: pytest.FixtureRequest,
+    *,
+    executor: str = "LocalExecutor",
+    blueking: dict[str, Any] | None = None,
+    airflow_env: dict[str, str] | None = None,
+) -> Iterator[Stage]:
+    """Everything up (the emulators, Airflow in the ``executor``'s shape: see :mod:`airflow_cluster`),
+    connections set, DAGs parsed; everything stopped when the block ends. ``blueking``: BlueKing emulator
+    options; ``airflow_env``: more Airflow settings. The Airflow home (logs, component output) is removed if
+    every test passed, kept for a look otherwise."""
     started = time.monotonic()
-    home = Path(tempfile.mkdtemp(prefix="joblogs-e2e-"))
-    emulators, servers = _start_emulators()
+    home = Path(tempfile.mkdtemp(prefix=f"joblogs-e2e-{executor.removesuffix('Executor').lower()}-"))
+    emulators, servers = _start_emulators(blueking)
     cluster: AirflowCluster | None = None
+    broke = False
     try:
         s3_credentials = {"key": "AKIAE2E" + secrets.token_hex(6).upper(), "secret": "s3-" + secrets.token_urlsafe(24)}
         bucket = f"joblogs-e2e-{uuid.uuid4().hex[:10]}"
@@ -156,7 +204,8 @@ def e2e_stage(s3_server: str, request: pytest.FixtureRequest) -> Iterator[Stage]
         env["AIRFLOW__OPENLINEAGE__NAMESPACE"] = "joblogs-e2e"
         # ... from the log and run operators: none from the sensors (hundreds of mapped ones; nothing to describe)
         env["AIRFLOW__OPENLINEAGE__DISABLED_FOR_OPERATORS"] = _sensor_classes()
-        cluster = AirflowCluster(home, ROOT / "example_dags", env)
+        env.update(airflow_env or {})
+        cluster = AirflowCluster(home, ROOT / "example_dags", env, executor=executor)
 
         stage = Stage(
             airflow=cluster,
@@ -175,38 +224,52 @@ def e2e_stage(s3_server: str, request: pytest.FixtureRequest) -> Iterator[Stage]
             stage.secrets |= _connection_secrets(conn)
         stage.secrets |= {s3_credentials["secret"], cluster.env["AIRFLOW__API_AUTH__JWT_SECRET"]}
         stage.secrets |= {cluster.env["AIRFLOW__CORE__FERNET_KEY"]}
+        if cluster.database is not None:
+            stage.secrets.add(cluster.database.password)
 
+        cluster.start_services()
         cluster.run_cli("db", "migrate")
-        # as the connection pages show it: flags for one, a JSON document for the other
-        cluster.run_cli(
-            "connections",
-            "add",
-            "bk_job_default",
-            "--conn-type",
-            "bk_job",
-            "--conn-host",
-            bk["host"],
-            "--conn-login",
-            bk["login"],
-            "--conn-password",
-            bk["password"],
-            "--conn-extra",
-            json.dumps(bk["extra"]),
-        )
-        cluster.run_cli("connections", "add", "qingcloud_default", "--conn-json", json.dumps(qc))
+        # as the connection pages show it: flags for one, a JSON document for the other. On PostgreSQL they are
+        # added while the components start (nothing reads a connection before a task runs); sqlite takes one
+        # writer at a time
+        adding = ThreadPoolExecutor(2 if cluster.database is not None else 1)
+        added = [adding.submit(cluster.run_cli, *args) for args in connection_commands(bk, qc)]
+        if cluster.database is None:
+            adding.shutdown()
         cluster.start()
+        adding.shutdown()
+        for future in added:
+            future.result()
         cluster.wait_healthy()
         cluster.wait_dags(
             ["blueking_deploy_gate", "codearts_build_archive", "qingcloud_cluster_jobs", "mgn_cutover_logs"]
         )
-        print(f"\ne2e stage up in {time.monotonic() - started:.0f}s: Airflow {cluster.url}, home {home}")
+        print(f"\ne2e stage ({executor}) up in {time.monotonic() - started:.0f}s: Airflow {cluster.url}, home {home}")
         yield stage
+    except BaseException:
+        broke = True
+        raise
     finally:
         if cluster is not None:
             cluster.stop()
         for server in servers.values():
             server.stop()
-        if request.session.testsfailed:
+        if broke or request.session.testsfailed:
             print(f"\ne2e: kept the Airflow home for a look: {home}")
         else:
             shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def local_stage(s3_server: str, request: pytest.FixtureRequest) -> Iterator[Stage]:
+    """The LocalExecutor deployment (sqlite), once per session, with the emulators' defaults (the BlueKing fleet:
+    100 jobs)."""
+    with deployment(s3_server, request) as stage:
+        yield stage
+
+
+@pytest.fixture(scope="session")
+def e2e_stage(local_stage: Stage) -> Stage:
+    """The deployment the shared end-to-end checks run on: LocalExecutor here; a module may override it with
+    another deployment to run the same checks there (``test_e2e_celery.py``)."""
+    return local_stage

@@ -167,6 +167,34 @@ def streamed(entries: list[dict[str, Any]], service_module: str) -> list[str]:
     ]
 
 
+def task_log_with_spill(stage, dag_id: str, task_id: str) -> list[dict[str, Any]]:
+    """The task log the API serves, with the trigger's last lines that Airflow 3.3 wrote to the triggerer's own
+    log instead of the trigger's log file on a busy triggerer (see ``AirflowCluster.triggerer_spill``) put back
+    after the trigger's part: every line logged, where a user finds it."""
+    entries = stage.airflow.task_log(dag_id, RUN_ID, task_id)
+    spill = stage.airflow.triggerer_spill(dag_id, task_id, run_id=RUN_ID)
+    if not spill:
+        return entries
+    from_trigger = [
+        i
+        for i, e in enumerate(entries)
+        if str(e.get("logger", "")).startswith(("airflow_joblogs.triggers.", "airflow.jobs.triggerer_job_runner"))
+    ]
+    at = from_trigger[-1] + 1 if from_trigger else len(entries)
+    return entries[:at] + spill + entries[at:]
+
+
+def trigger_log_events(stage, dag_id: str, task_id: str) -> list[dict[str, Any]]:
+    """What the triggerer logged for the task: its trigger log files, then any lines spilled to its own log."""
+    events = [
+        json.loads(line)
+        for f in trigger_log_files(stage, dag_id, task_id)
+        for line in f.read_text().splitlines()
+        if line.strip()
+    ]
+    return events + stage.airflow.triggerer_spill(dag_id, task_id, run_id=RUN_ID)
+
+
 def trigger_log_files(stage, dag_id: str, task_id: str) -> list[Path]:
     folder = stage.airflow.logs / f"dag_id={dag_id}" / f"run_id={RUN_ID}" / f"task_id={task_id}"
     return sorted(folder.glob("attempt=1.log.trigger.*.log"))
@@ -180,7 +208,7 @@ def test_deferred_sensors_waited_in_the_triggerer(e2e_stage, runs):
             assert "deferred" in runs[dag_id]["seen"][task_id], (dag_id, task_id, runs[dag_id]["seen"][task_id])
             files = trigger_log_files(e2e_stage, dag_id, task_id)
             assert files, f"no trigger log for {dag_id}.{task_id}"
-            events = [json.loads(line) for f in files for line in f.read_text().splitlines() if line.strip()]
+            events = trigger_log_events(e2e_stage, dag_id, task_id)
             assert any(str(e.get("event", "")).startswith("Trigger fired event") for e in events), (dag_id, task_id)
 
 
@@ -214,11 +242,10 @@ def test_failed_jobs_fail_their_sensor_with_a_readable_reason(e2e_stage, runs):
 
 def test_task_logs_show_every_line_streamed_while_waiting_once(e2e_stage, runs):
     """The sensor's first poke (worker) and its trigger (triggerer) together stream each remote line exactly once,
-    and the task log the API serves holds both parts."""
-    airflow = e2e_stage.airflow
-
+    and the task log the API serves holds both parts (with the trigger's last lines a busy triggerer wrote to its
+    own log: :func:`task_log_with_spill`)."""
     # BlueKing: "[step <step id> <cloud>:<ip>] <line>" for every line of every host of the started job
-    entries = airflow.task_log("blueking_deploy_gate", RUN_ID, "deploy")
+    entries = task_log_with_spill(e2e_stage, "blueking_deploy_gate", "deploy")
     got: dict[tuple[int, str], list[str]] = {}
     for message in streamed(entries, "blueking"):
         match = re.match(r"^\[step (\d+) \d+:([\d.]+)\] (.*)$", message, re.S)
@@ -228,7 +255,7 @@ def test_task_logs_show_every_line_streamed_while_waiting_once(e2e_stage, runs):
     assert got == want
 
     # CodeArts Build: the build's log lines, verbatim, between the status lines
-    entries = airflow.task_log("codearts_build_archive", RUN_ID, "build")
+    entries = task_log_with_spill(e2e_stage, "codearts_build_archive", "build")
     lines = [m for m in streamed(entries, "codearts") if not m.startswith(("CodeArts Build job ", "started "))]
     assert lines == web_build(e2e_stage).full_log.decode().splitlines()
 
@@ -236,7 +263,7 @@ def test_task_logs_show_every_line_streamed_while_waiting_once(e2e_stage, runs):
     from airflow_joblogs.hooks.mgn import render_item
 
     cutover_job = manifest_of(e2e_stage, "mgn_cutover_logs", "start_cutover")["job_id"]
-    entries = airflow.task_log("mgn_cutover_logs", RUN_ID, "start_cutover")
+    entries = task_log_with_spill(e2e_stage, "mgn_cutover_logs", "start_cutover")
     lines = [m for m in streamed(entries, "mgn") if not m.startswith(("AWS MGN job ", "started AWS MGN job "))]
     assert lines == [render_item(i) for i in mgn_items(e2e_stage, cutover_job)]
 
@@ -244,16 +271,12 @@ def test_task_logs_show_every_line_streamed_while_waiting_once(e2e_stage, runs):
     # to its success in the triggerer (the run operator deferred)
     assert "deferred" in runs["qingcloud_cluster_jobs"]["seen"]["add_nodes"]
     [job_id] = manifest_of(e2e_stage, "qingcloud_cluster_jobs", "add_nodes")["job_ids"]
-    entries = airflow.task_log("qingcloud_cluster_jobs", RUN_ID, "add_nodes")
+    entries = task_log_with_spill(e2e_stage, "qingcloud_cluster_jobs", "add_nodes")
     changes = [m for m in streamed(entries, "qingcloud") if m.startswith(f"[{job_id}]")]
     assert changes[-1].startswith(f"[{job_id}] AddClusterNodes on cl-chronus01 is successful since"), changes
 
-    # the trigger's part is in the triggerer's own log file too (the stream went on while the task was deferred)
-    trigger_lines = [
-        json.loads(line).get("event", "")
-        for f in trigger_log_files(e2e_stage, "codearts_build_archive", "build")
-        for line in f.read_text().splitlines()
-    ]
+    # the trigger's part was logged by the triggerer (the stream went on while the task was deferred)
+    trigger_lines = [e.get("event", "") for e in trigger_log_events(e2e_stage, "codearts_build_archive", "build")]
     assert any(": This action ends." in str(line) for line in trigger_lines)
 
 
