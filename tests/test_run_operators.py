@@ -201,7 +201,9 @@ def test_deferred_timeout_terminates_the_job(job):
 
 def test_an_execution_timeout_shorter_than_timeout_is_named_and_the_job_terminated(job):
     """Airflow's task runner applies execution_timeout (an alarm), then calls on_kill: the error names the limit."""
-    from airflow.sdk.execution_time.task_runner import _run_execute_callable
+    from test_sensor_options import _task_runner_timeout_call
+
+    _run_execute_callable = _task_runner_timeout_call()
 
     op = plan(103, timeout=60, execution_timeout=timedelta(seconds=0.5))
     with pytest.raises(AirflowTaskTimeout) as info:

@@ -208,7 +208,7 @@ def test_the_deferred_timeout_says_the_same(bk):
 
 def test_an_execution_timeout_shorter_than_timeout_is_named_when_poking(bk):
     """Airflow's own execution_timeout (its task runner's alarm) ends the poke loop: the error names it."""
-    from airflow.sdk.execution_time.task_runner import _run_execute_callable
+    _run_execute_callable = _task_runner_timeout_call()
 
     op = sensor(1003, timeout=30, poke_interval=0.05, execution_timeout=timedelta(seconds=0.5))
     with pytest.raises(AirflowTaskTimeout) as error:
@@ -298,8 +298,11 @@ class TaskStateStore:
 def reschedule_until_done(job_id: int, ti: RescheduledTI, store: TaskStateStore, **kwargs) -> int:
     """Run the sensor as Airflow runs ``mode="reschedule"``: every poke a new operator instance (a new process)
     that raises ``AirflowRescheduleException`` until the job is done; the number of pokes."""
-    from airflow.sdk import timezone
-    from airflow.sdk.exceptions import AirflowRescheduleException
+    try:
+        from airflow.sdk import timezone
+        from airflow.sdk.exceptions import AirflowRescheduleException
+    except ImportError:  # the streaming progress lives in task_state_store, Airflow >= 3.3
+        pytest.skip("this Airflow has no task_state_store for the sensor to keep its progress in")
 
     context = {"ti": ti, "task_state_store": store}
     for pokes in range(1, 400):
@@ -359,3 +362,13 @@ def test_reschedule_mode_keeps_what_the_log_rules_matched_in_earlier_pokes(bk):
             fail_on_log_patterns=["stop service: stage 1/3"],
         )
     assert "stage 1/3 done" in str(error.value)
+
+
+def _task_runner_timeout_call():
+    """Airflow's task runner function that applies ``execution_timeout`` (newer releases only), else skip."""
+    from airflow.sdk.execution_time import task_runner
+
+    call = getattr(task_runner, "_run_execute_callable", None)
+    if call is None:
+        pytest.skip("this Airflow's task runner applies execution_timeout elsewhere")
+    return call

@@ -233,6 +233,14 @@ class JobLogsHook(BaseHook, Generic[S]):
         return f"{type(self).__name__}(conn_id={self.conn_id!r})"
 
     # -- connection form (Airflow < 3.2 reads these; newer versions the provider info they are built from) --------
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # Airflow < 3.2 reads the form methods only from a hook class's own __dict__, never inherited ones
+        if "conn_type" in cls.__dict__:
+            for name in ("get_connection_form_widgets", "get_ui_field_behaviour"):
+                if name not in cls.__dict__:
+                    setattr(cls, name, classmethod(getattr(JobLogsHook, name).__func__))
+
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
         from airflow_joblogs.get_provider_info import connection_type
