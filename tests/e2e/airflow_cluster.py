@@ -377,13 +377,18 @@ class AirflowCluster:
         return self._token
 
     def api(self, method: str, path: str, **kwargs: Any) -> Any:
-        reply = httpx.request(
-            method,
-            f"{self.url}/api/v2/{path.lstrip('/')}",
-            headers={"Authorization": f"Bearer {self.token()}"},
-            timeout=60,
-            **kwargs,
-        )
+        # a read may meet a 5xx while the SQLite metadata database is busy with many tasks: asked again, boundedly
+        for attempt in range(3 if method.upper() == "GET" else 1):
+            reply = httpx.request(
+                method,
+                f"{self.url}/api/v2/{path.lstrip('/')}",
+                headers={"Authorization": f"Bearer {self.token()}"},
+                timeout=60,
+                **kwargs,
+            )
+            if reply.status_code < 500:
+                break
+            time.sleep(2.0 * (attempt + 1))
         if reply.status_code >= 400:
             raise RuntimeError(f"{method} {path}: HTTP {reply.status_code} {reply.text}")
         return reply.json() if reply.content else None
