@@ -85,10 +85,12 @@ def test_log_items_are_the_seed_structure_unchanged_across_pages(mgn, mgn_log):
         assert set(item) <= SEED_ITEM_FIELDS and set(item.get("eventData", {})) <= SEED_EVENT_DATA_FIELDS
 
 
-def test_job_moves_from_pending_through_started_to_completed(mgn):
+def test_job_moves_from_pending_through_started_to_completed(mgn, monkeypatch):
+    slower = 10  # each status lasts long enough that no status call can miss one, on a loaded machine too
+    monkeypatch.setattr(mgn.emulator.clock, "speed", mgn.emulator.clock.speed / slower)
     hook = MgnHook()
     seen = []
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         status = hook.get_job_status(CUTOVER_JOB)
         if not seen or seen[-1] != status.raw_status:
@@ -99,7 +101,7 @@ def test_job_moves_from_pending_through_started_to_completed(mgn):
     assert seen[0] == "PENDING" and "STARTED" in seen and seen[-1] == "COMPLETED", seen
     assert status.state is JobState.SUCCESS and status.name == "LAUNCH START_CUTOVER"
     assert status.detail["launch_status_counts"] == {"LAUNCHED": 3}
-    time.sleep(0.2)  # the post-launch actions finish after the job
+    time.sleep(0.2 * slower)  # the post-launch actions finish after the job
     assert hook.describe_job(CUTOVER_JOB) == mgn.emulator.describe(CUTOVER_JOB, 1e9)  # the job, unchanged
 
 
