@@ -389,6 +389,10 @@ class AirflowCluster:
             if reply.status_code < 500:
                 break
             time.sleep(2.0 * (attempt + 1))
+        if reply.status_code >= 500:  # the api-server's traceback says why
+            api_log = self.output / "api-server.out"
+            tail = "\n".join(api_log.read_text(errors="replace").splitlines()[-60:]) if api_log.exists() else ""
+            raise RuntimeError(f"{method} {path}: HTTP {reply.status_code} {reply.text}\n--- api-server.out\n{tail}")
         if reply.status_code >= 400:
             raise RuntimeError(f"{method} {path}: HTTP {reply.status_code} {reply.text}")
         return reply.json() if reply.content else None
