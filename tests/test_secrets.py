@@ -62,3 +62,41 @@ def test_secrets_absent_everywhere(bk, token_connection, capfd, caplog, tmp_path
     assert failures and "job_fail exit=2" in haystack, "the run produced the logs being scanned"
     for secret in (APP_SECRET, BK_TOKEN, ACCESS_TOKEN):
         assert secret not in haystack
+
+
+def test_a_trigger_tells_the_triggerers_supervisor_its_secrets_off_the_event_loop(bk, token_connection, monkeypatch):
+    """In Airflow 3.0's triggerer, telling the supervisor a secret to mask goes through ``async_to_sync``, which
+    refuses to run on the event loop's own thread: the trigger failed at its first check. The supervisor here
+    answers like that one (an asyncio stream, a synchronous ``send``) and must hear every secret."""
+    import asyncio
+
+    from airflow.sdk.execution_time import task_runner
+    from asgiref.sync import async_to_sync
+
+    from airflow_joblogs.triggers.blueking import BlueKingJobTrigger
+
+    told: list[str] = []
+
+    class TriggererComms:
+        async def asend(self, message):
+            await asyncio.sleep(0)  # the real one writes to the supervisor's socket
+            told.append(message.value)
+
+        def send(self, message):
+            return async_to_sync(self.asend)(message)
+
+    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", TriggererComms(), raising=False)
+    trigger = BlueKingJobTrigger(
+        conn_id="bk_job_default",
+        job_ref={"job_instance_id": 1006, "bk_scope_type": "biz", "bk_scope_id": "2"},
+        success_states=[3],
+        failure_states=[4],
+        poll_interval=0.1,
+    )
+
+    async def run() -> list[dict]:
+        return [event.payload async for event in trigger.run()]
+
+    events = asyncio.run(run())
+    assert [e["status"] for e in events] == ["success"], events
+    assert {APP_SECRET, BK_TOKEN, ACCESS_TOKEN} <= {value for value in told if isinstance(value, str)}

@@ -304,12 +304,16 @@ class JobLogsHook(BaseHook, Generic[S]):
         """:meth:`connect` from an asynchronous connection lookup (triggers on the triggerer's event loop)."""
         if self._api is None or self._settings is None:
             from airflow.providers.common.compat.connection import get_async_connection
+            from asgiref.sync import sync_to_async
 
             try:
                 conn = await get_async_connection(self.conn_id, type(self))
             except AirflowNotFoundException:
                 raise self._missing_connection() from None
-            return self._configure(self.client_from_connection(self._checked(conn)))
+            # off the event loop's thread: registering the connection's secrets with the masker tells the
+            # triggerer's supervisor through ``async_to_sync`` on Airflow 3.0, which refuses to run on that thread
+            client = await sync_to_async(self.client_from_connection)(self._checked(conn))
+            return self._configure(client)
         return self._api, self._settings
 
     @property
