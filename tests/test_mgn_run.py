@@ -179,6 +179,7 @@ def test_terminating_servers_under_test_is_refused_with_mgns_conflict(mgn):
         run(MgnTerminateTargetInstancesOperator, TEST_SERVERS).execute(context(store))
     assert store.values == {}, "a refused start leaves nothing to look for on a retry"
     assert len(mgn.emulator.started) == 1
+    assert mgn.emulator.start_requests == 2, "the refused start was received once"
 
 
 def test_wait_for_completion_false_returns_the_job_id_at_once(mgn):

@@ -171,6 +171,7 @@ def test_action_the_service_refuses_fails_with_its_message(qc):
     with pytest.raises(NotFoundError, match=r"resource \[cl-nothere01\] not found"):
         QingCloudHook().restart_cluster_service("cl-nothere01")
     assert qc.emulator.action_requests == []
+    assert qc.emulator.cluster_action_requests == 3, "each refused request was received once"
 
 
 # -- deferrable ----------------------------------------------------------------------------------------------------

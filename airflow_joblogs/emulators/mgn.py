@@ -417,6 +417,8 @@ class MgnEmulator:
         self.lifecycle = {server_id: state for server_id, (_server, state) in self.servers.items()}
         #: the ids of the jobs created by start requests, in order
         self.started: list[str] = []
+        #: the StartTest, StartCutover and TerminateTargetInstances requests received, accepted or not
+        self.start_requests = 0
         self._lock = threading.Lock()
 
     def reset_started(self) -> None:
@@ -426,6 +428,7 @@ class MgnEmulator:
                 self.jobs.pop(job_id, None)
                 self.timelines.pop(job_id, None)
             self.started.clear()
+            self.start_requests = 0
             self.lifecycle = {server_id: state for server_id, (_server, state) in self.servers.items()}
 
     # -- the data at a moment -------------------------------------------------------------------------------
@@ -727,6 +730,7 @@ class MgnEmulator:
 
     def start_operation(self, operation: str) -> Any:
         async def handle(request: Request) -> Response:
+            self.start_requests += 1
             try:
                 self.authorize(request)
                 body = await self.record(request, operation)

@@ -275,6 +275,8 @@ class QingCloudEmulator:
         self.clusters = clusters()
         #: the cluster action requests accepted (parameters as received, signature removed), oldest first
         self.action_requests: list[dict[str, str]] = []
+        #: the cluster action requests received (signed, in a known zone), accepted or not
+        self.cluster_action_requests = 0
         self.clock = JobClock(speed)
         self.faults = faults or Faults()
         self.max_skew = max_skew
@@ -289,6 +291,7 @@ class QingCloudEmulator:
         self.jobs = catalogue(self.history)
         self.clusters = clusters()
         self.action_requests.clear()
+        self.cluster_action_requests = 0
 
     # -- helpers ------------------------------------------------------------------------------------------
     @staticmethod
@@ -531,6 +534,7 @@ class QingCloudEmulator:
         return cluster
 
     def cluster_action(self, action: str, params: dict[str, str]) -> Response:
+        self.cluster_action_requests += 1
         for name in _INTEGER_PARAMS:
             if name in params:
                 try:
