@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 
 import pytest
+from helpers import trigger_events
 
 from airflow_joblogs.emulators.blueking import ACCESS_TOKEN, APP_SECRET, BK_TOKEN
 from airflow_joblogs.exceptions import JobFailedError, JobLogsError
@@ -64,39 +66,56 @@ def test_secrets_absent_everywhere(bk, token_connection, capfd, caplog, tmp_path
         assert secret not in haystack
 
 
-def test_a_trigger_tells_the_triggerers_supervisor_its_secrets_off_the_event_loop(bk, token_connection, monkeypatch):
-    """In Airflow 3.0's triggerer, telling the supervisor a secret to mask goes through ``async_to_sync``, which
-    refuses to run on the event loop's own thread: the trigger failed at its first check. The supervisor here
-    answers like that one (an asyncio stream, a synchronous ``send``) and must hear every secret."""
-    import asyncio
+class TriggererComms:
+    """Airflow 3.0's triggerer comms as a secret's registration meets them: an asyncio stream to the supervisor
+    behind a synchronous ``send`` (``async_to_sync``, which refuses to run on the event loop's own thread)."""
 
+    def __init__(self) -> None:
+        self.told: list[str] = []
+
+    async def asend(self, message) -> None:
+        await asyncio.sleep(0)  # the real one writes to the supervisor's socket
+        if isinstance(message.value, str):
+            self.told.append(message.value)
+
+    def send(self, message) -> None:
+        from asgiref.sync import async_to_sync
+
+        return async_to_sync(self.asend)(message)
+
+
+def test_a_trigger_tells_the_triggerers_supervisor_its_connection_secrets(bk, token_connection, monkeypatch):
+    """The trigger failed at its first check in Airflow 3.0's triggerer; now the supervisor hears every secret."""
     from airflow.sdk.execution_time import task_runner
-    from asgiref.sync import async_to_sync
 
     from airflow_joblogs.triggers.blueking import BlueKingJobTrigger
 
-    told: list[str] = []
-
-    class TriggererComms:
-        async def asend(self, message):
-            await asyncio.sleep(0)  # the real one writes to the supervisor's socket
-            told.append(message.value)
-
-        def send(self, message):
-            return async_to_sync(self.asend)(message)
-
-    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", TriggererComms(), raising=False)
+    comms = TriggererComms()
+    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", comms, raising=False)
+    ref = {"job_instance_id": 1006, "bk_scope_type": "biz", "bk_scope_id": "2"}
     trigger = BlueKingJobTrigger(
-        conn_id="bk_job_default",
-        job_ref={"job_instance_id": 1006, "bk_scope_type": "biz", "bk_scope_id": "2"},
-        success_states=[3],
-        failure_states=[4],
-        poll_interval=0.1,
+        conn_id="bk_job_default", job_ref=ref, success_states=[3], failure_states=[4], poll_interval=0.1
     )
+    assert [e["status"] for e in trigger_events(trigger)] == ["success"]
+    assert {APP_SECRET, BK_TOKEN, ACCESS_TOKEN} <= set(comms.told)
 
-    async def run() -> list[dict]:
-        return [event.payload async for event in trigger.run()]
 
-    events = asyncio.run(run())
-    assert [e["status"] for e in events] == ["success"], events
-    assert {APP_SECRET, BK_TOKEN, ACCESS_TOKEN} <= {value for value in told if isinstance(value, str)}
+def test_a_trigger_tells_the_triggerers_supervisor_a_token_it_fetched(cb, monkeypatch):
+    """A CodeArts IAM token arrives in the middle of a trigger's first request, on the event loop's thread."""
+    from airflow.sdk.execution_time import task_runner
+
+    from airflow_joblogs.emulators.codearts import WEB_JOB
+    from airflow_joblogs.triggers.codearts import CodeArtsBuildTrigger
+
+    comms = TriggererComms()
+    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", comms, raising=False)
+    trigger = CodeArtsBuildTrigger(
+        conn_id="codearts_build_iam",
+        job_ref={"job_id": WEB_JOB, "build_no": 7},
+        success_states=["SUCCESS"],
+        failure_states=["FAILURE"],
+        poll_interval=0.05,
+    )
+    assert [e["status"] for e in trigger_events(trigger)] == ["success"]
+    [token] = cb.emulator._tokens
+    assert token in comms.told

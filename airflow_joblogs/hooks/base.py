@@ -3,6 +3,7 @@ extra, the first checks of every decoder, the connection form, the sync and asyn
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -149,11 +150,32 @@ def answer_object(
     return body
 
 
+#: registrations handed to a thread from an event loop, kept until done (the loop holds tasks weakly)
+_MASKING: set[asyncio.Future[None]] = set()
+
+
 def mask(*secrets: Any) -> None:
-    """Register secrets with Airflow's masker so they are redacted from every task and trigger log."""
-    for secret in secrets:
-        if secret:
-            mask_secret(str(secret))
+    """Register secrets with Airflow's masker so they are redacted from every task and trigger log.
+
+    On an event loop's thread (a trigger's connection or token) the registration runs on a worker thread:
+    Airflow 3.0's triggerer tells its supervisor through ``async_to_sync``, which refuses to run on the loop's
+    own thread; from a ``sync_to_async`` thread it hands the message back to this loop.
+    """
+    values = [str(secret) for secret in secrets if secret]
+    if not values:
+        return
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        for value in values:
+            mask_secret(value)
+        return
+    from asgiref.sync import sync_to_async
+
+    for value in values:
+        future = asyncio.ensure_future(sync_to_async(mask_secret)(value))
+        _MASKING.add(future)
+        future.add_done_callback(_MASKING.discard)
 
 
 def form_widgets(conn_fields: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -304,16 +326,12 @@ class JobLogsHook(BaseHook, Generic[S]):
         """:meth:`connect` from an asynchronous connection lookup (triggers on the triggerer's event loop)."""
         if self._api is None or self._settings is None:
             from airflow.providers.common.compat.connection import get_async_connection
-            from asgiref.sync import sync_to_async
 
             try:
                 conn = await get_async_connection(self.conn_id, type(self))
             except AirflowNotFoundException:
                 raise self._missing_connection() from None
-            # off the event loop's thread: registering the connection's secrets with the masker tells the
-            # triggerer's supervisor through ``async_to_sync`` on Airflow 3.0, which refuses to run on that thread
-            client = await sync_to_async(self.client_from_connection)(self._checked(conn))
-            return self._configure(client)
+            return self._configure(self.client_from_connection(self._checked(conn)))
         return self._api, self._settings
 
     @property
