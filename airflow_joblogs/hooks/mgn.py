@@ -683,14 +683,16 @@ class MgnHook(AwsBaseHook):
         )
 
     @staticmethod
-    def _new_chunks(items: Iterable[dict[str, Any]], cursor: Any) -> tuple[list[LogChunk], dict[str, int]]:
+    def _write_new(items: Iterable[dict[str, Any]], cursor: Any, logger: Any, budget: StreamBudget) -> dict[str, int]:
+        """Write the items after ``cursor`` within ``budget``; the new cursor."""
         seen = int((cursor or {}).get("items", 0))
-        chunks = []
+        writer = budget.writer(logger)
         position = 0
         for position, item in enumerate(items, 1):
             if position > seen:
-                chunks.append(LogChunk(text=render_item(item), record=item, cursor={"items": position}))
-        return chunks, {"items": max(seen, position)}
+                writer.write(LogChunk(text=render_item(item), record=item, cursor={"items": position}))
+        writer.finish()
+        return {"items": max(seen, position)}
 
     def tail_logs(self, job_ref: dict[str, Any], cursor: Any, logger: Any, budget: StreamBudget | None = None) -> Any:
         """Log the items that appeared since ``cursor`` (``{"items": count already shown}``); return the new cursor.
@@ -701,13 +703,9 @@ class MgnHook(AwsBaseHook):
         budget = budget or StreamBudget()
         if budget.exhausted:
             return cursor
-        items = self.describe_job_log_items(job_ref["job_id"], job_ref.get("account_id"), MAX_PAGE_SIZE)
-        chunks, new_cursor = self._new_chunks(items, cursor)
-        writer = budget.writer(logger)
-        for chunk in chunks:
-            writer.write(chunk)
-        writer.finish()
-        return new_cursor
+        # every page is read before a line is written: a failed page writes nothing and keeps the cursor
+        items = list(self.describe_job_log_items(job_ref["job_id"], job_ref.get("account_id"), MAX_PAGE_SIZE))
+        return self._write_new(items, cursor, logger, budget)
 
     async def atail_logs(
         self, job_ref: dict[str, Any], cursor: Any, logger: Any, budget: StreamBudget | None = None
@@ -718,12 +716,7 @@ class MgnHook(AwsBaseHook):
         items = [
             i async for i in self.adescribe_job_log_items(job_ref["job_id"], job_ref.get("account_id"), MAX_PAGE_SIZE)
         ]
-        chunks, new_cursor = self._new_chunks(items, cursor)
-        writer = budget.writer(logger)
-        for chunk in chunks:
-            writer.write(chunk)
-        writer.finish()
-        return new_cursor
+        return self._write_new(items, cursor, logger, budget)
 
     def iter_log_chunks(
         self,

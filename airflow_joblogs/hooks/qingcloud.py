@@ -566,10 +566,6 @@ class QingCloudHook(JobLogsHook[QingCloudSettings]):
     hook_name = "QingCloud"
     service = SERVICE
 
-    def __init__(self, conn_id: str | None = None, *, qingcloud_conn_id: str | None = None, **kwargs: Any) -> None:
-        super().__init__(conn_id or qingcloud_conn_id, **kwargs)
-        self.qingcloud_conn_id = self.conn_id
-
     @property
     def zone(self) -> str:
         """The connection's zone (:attr:`settings`)."""
@@ -989,7 +985,7 @@ class QingCloudHook(JobLogsHook[QingCloudSettings]):
         """Every matching job record over all pages, one :class:`LogChunk` each (readable line + record)."""
         query = cluster_jobs_query(app, cluster, jobs, status, zone)
         size, limit = validate_paging(page_size, max_records)
-        return self.api.iterate(self.cluster_jobs_program(query, page_size=size, max_records=limit))
+        return self._stream(lambda _settings: self.cluster_jobs_program(query, page_size=size, max_records=limit))
 
     async def aiter_cluster_job_chunks(
         self,
@@ -1004,8 +1000,9 @@ class QingCloudHook(JobLogsHook[QingCloudSettings]):
     ) -> AsyncIterator[LogChunk]:
         query = cluster_jobs_query(app, cluster, jobs, status, zone)
         size, limit = validate_paging(page_size, max_records)
-        api = await self.aget_api()
-        async for chunk in api.aiterate(self.cluster_jobs_program(query, page_size=size, max_records=limit)):
+        async for chunk in self._astream(
+            lambda _settings: self.cluster_jobs_program(query, page_size=size, max_records=limit)
+        ):
             yield chunk
 
     #: the name every hook's log iterators have
