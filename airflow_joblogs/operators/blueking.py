@@ -8,9 +8,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow_joblogs._imports import LazyClass
 from airflow_joblogs.hooks.blueking import (
     DEFAULT_LOG_CONCURRENCY,
-    FAILURE_STATUSES,
-    JOB_STATUS_NAMES,
-    SUCCESS_STATUSES,
     BlueKingJobHook,
     global_var_list,
     job_ref,
@@ -23,10 +20,10 @@ from airflow_joblogs.hooks.blueking import (
 from airflow_joblogs.models import JobStatus, LogChunk
 from airflow_joblogs.operators.base import JobLogOperator
 from airflow_joblogs.operators.run import JobRunOperator
+from airflow_joblogs.sensors.blueking import BlueKingJobWaiting
 
 if TYPE_CHECKING:
     from airflow_joblogs.contract import JobService
-    from airflow_joblogs.triggers.base import JobTrigger
 
 
 class BlueKingJobLogOperator(JobLogOperator):
@@ -86,16 +83,8 @@ class BlueKingJobLogOperator(JobLogOperator):
         )
 
 
-class _BlueKingRunOperator(JobRunOperator):
+class _BlueKingRunOperator(BlueKingJobWaiting, JobRunOperator):
     """What the BlueKing JOB run operators share: the business, the statuses, the result's identifiers."""
-
-    hook_class: ClassVar[LazyClass[JobService]] = LazyClass("airflow_joblogs.hooks.blueking.BlueKingJobHook")
-    trigger_class: ClassVar[LazyClass[JobTrigger]] = LazyClass("airflow_joblogs.triggers.blueking.BlueKingJobTrigger")
-    service_name = "BlueKing JOB"
-    known_states = frozenset(JOB_STATUS_NAMES)
-    status_meanings = JOB_STATUS_NAMES
-    default_success_states = SUCCESS_STATUSES
-    default_failure_states = FAILURE_STATUSES
 
     def __init__(
         self,
