@@ -230,38 +230,29 @@ class BlueKingFastExecuteScriptOperator(_BlueKingRunOperator):
         self.script_timeout = script_timeout
         self.task_name = task_name
 
-    def _script(self) -> dict[str, Any]:
-        return script_fields(
-            script_content=self.script_content,
-            script_id=self.script_id,
-            script_version_id=self.script_version_id,
-            script_language=self.script_language,
-            script_param=self.script_param,
-            is_param_sensitive=self.is_param_sensitive,
-            timeout=self.script_timeout,
-            account_alias=self.account_alias,
-            account_id=self.account_id,
-        )
+    def _script_args(self) -> dict[str, Any]:
+        """The script's arguments, as :func:`script_fields` and :meth:`BlueKingJobHook.fast_execute_script` take
+        them."""
+        return {
+            "script_content": self.script_content,
+            "script_id": self.script_id,
+            "script_version_id": self.script_version_id,
+            "script_language": self.script_language,
+            "script_param": self.script_param,
+            "is_param_sensitive": self.is_param_sensitive,
+            "timeout": self.script_timeout,
+            "account_alias": self.account_alias,
+            "account_id": self.account_id,
+        }
 
     def validate_start(self) -> None:
         self.scope()
-        self._script()
+        script_fields(**self._script_args())
         validate_target_server(self.target_server)
 
     def start_job(self, hook: BlueKingJobHook) -> dict[str, Any]:
         body = hook.fast_execute_script(
-            target_server=self.target_server,
-            **self.scope(),
-            script_content=self.script_content,
-            script_id=self.script_id,
-            script_version_id=self.script_version_id,
-            script_language=self.script_language,
-            script_param=self.script_param,
-            is_param_sensitive=self.is_param_sensitive,
-            task_name=self.task_name,
-            timeout=self.script_timeout,
-            account_alias=self.account_alias,
-            account_id=self.account_id,
+            target_server=self.target_server, **self.scope(), task_name=self.task_name, **self._script_args()
         )
         data = body.get("data") or {}
         return self.started(data, step_instance_id=data.get("step_instance_id"))
