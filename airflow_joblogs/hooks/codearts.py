@@ -754,13 +754,9 @@ class CodeArtsBuildHook(JobLogsHook[CodeArtsSettings]):
     async def aget_build_status(self, job_id: str, build_no: int | str) -> JobStatus:
         return await self.ajob_status_from_ref(build_ref(job_id, build_no))
 
-    def get_job_status(self, job_id: str, build_no: int | str) -> JobStatus:
-        """Alias of :meth:`get_build_status` (the name every hook of this provider has)."""
-        return self.get_build_status(job_id, build_no)
-
-    async def aget_job_status(self, job_id: str, build_no: int | str) -> JobStatus:
-        """Alias of :meth:`aget_build_status`."""
-        return await self.aget_build_status(job_id, build_no)
+    #: the names every hook of this provider has
+    get_job_status = get_build_status
+    aget_job_status = aget_build_status
 
     def iter_log_chunks(
         self,
