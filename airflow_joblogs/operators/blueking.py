@@ -117,11 +117,6 @@ class _BlueKingRunOperator(BlueKingJobWaiting, JobRunOperator):
             identifiers["bk_biz_id"] = int(where["bk_scope_id"])
         return {"job_ref": ref, **identifiers, **extra}
 
-    def timeout_hint(self, status: JobStatus) -> str:
-        if status.raw_status == 7:
-            return "Status 7 waits for a person to confirm a step in the BlueKing JOB console and never ends by itself"
-        return ""
-
 
 class BlueKingExecuteJobPlanOperator(_BlueKingRunOperator):
     """Start a BlueKing JOB job plan (gateway v3 ``execute_job_plan``) and, by default, wait for it to end.

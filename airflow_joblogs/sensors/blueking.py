@@ -36,6 +36,11 @@ class BlueKingJobWaiting(JobWaitMixin):
     default_success_states = SUCCESS_STATUSES
     default_failure_states = FAILURE_STATUSES
 
+    def timeout_hint(self, status: JobStatus) -> str:
+        if status.raw_status == WAITING_FOR_USER:
+            return "Status 7 waits for a person to confirm a step in the BlueKing JOB console and never ends by itself"
+        return ""
+
 
 class BlueKingJobSensor(BlueKingJobWaiting, JobSensor):
     """Wait for a BlueKing JOB job instance to succeed.
@@ -90,9 +95,7 @@ class BlueKingJobSensor(BlueKingJobWaiting, JobSensor):
         return job_ref(self.job_instance_id, self.bk_biz_id, self.bk_scope_type, self.bk_scope_id)
 
     def timeout_hint(self, status: JobStatus) -> str:
-        if status.raw_status == WAITING_FOR_USER:
-            return (
-                "Status 7 waits for a person to confirm a step in the BlueKing JOB console and never ends by itself; "
-                "set fail_on_waiting_user=True to fail at once instead of waiting for the timeout"
-            )
-        return ""
+        hint = super().timeout_hint(status)
+        return (
+            f"{hint}; set fail_on_waiting_user=True to fail at once instead of waiting for the timeout" if hint else ""
+        )
