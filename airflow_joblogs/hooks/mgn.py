@@ -221,6 +221,12 @@ def _install_guards(client: Any) -> Any:
     return client
 
 
+def _account_arg(account_id: Any) -> dict[str, Any]:
+    """The ``accountID`` argument of a call (the account that owns the job or servers), or none."""
+    account = validate_account_id(account_id)
+    return {"accountID": account} if account else {}
+
+
 def _page_items(page: dict[str, Any], operation: str) -> list[dict[str, Any]]:
     if page.get(_INCOMPLETE):
         raise TransientError(f"{operation}: the response body was cut off (gave up after retries)", service=SERVICE)
@@ -409,10 +415,7 @@ class MgnHook(AwsBaseHook):
     # -- raw API (MGN's data unchanged) -----------------------------------------------------------------------
     @staticmethod
     def _log_items_args(job_id: Any, account_id: Any, max_results: Any) -> dict[str, Any]:
-        args: dict[str, Any] = {"jobID": validate_job_id(job_id)}
-        account = validate_account_id(account_id)
-        if account:
-            args["accountID"] = account
+        args: dict[str, Any] = {"jobID": validate_job_id(job_id), **_account_arg(account_id)}
         size = validate_max_results(max_results)
         if size:
             args["PaginationConfig"] = {"PageSize": size}
@@ -420,11 +423,7 @@ class MgnHook(AwsBaseHook):
 
     @staticmethod
     def _describe_args(job_id: Any, account_id: Any) -> dict[str, Any]:
-        args: dict[str, Any] = {"filters": {"jobIDs": [validate_job_id(job_id)]}}
-        account = validate_account_id(account_id)
-        if account:
-            args["accountID"] = account
-        return args
+        return {"filters": {"jobIDs": [validate_job_id(job_id)]}, **_account_arg(account_id)}
 
     @staticmethod
     def _only_job(job_id: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -485,10 +484,7 @@ class MgnHook(AwsBaseHook):
         checked = validate_tags(tags)
         if checked is not None:
             args["tags"] = checked
-        account = validate_account_id(account_id)
-        if account:
-            args["accountID"] = account
-        return args
+        return {**args, **_account_arg(account_id)}
 
     def _start(self, operation: str, method: str, args: dict[str, Any]) -> dict[str, Any]:
         with aws_errors(operation):
@@ -591,11 +587,7 @@ class MgnHook(AwsBaseHook):
             filters["fromDate"] = self._iso(from_date, "from_date")
         if to_date is not None:
             filters["toDate"] = self._iso(to_date, "to_date")
-        args: dict[str, Any] = {"filters": filters}
-        account = validate_account_id(account_id)
-        if account:
-            args["accountID"] = account
-        return self._jobs(args)
+        return self._jobs({"filters": filters, **_account_arg(account_id)})
 
     def _jobs(self, args: dict[str, Any]) -> Iterator[dict[str, Any]]:
         with aws_errors("DescribeJobs"):
