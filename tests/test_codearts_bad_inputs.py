@@ -72,6 +72,7 @@ CASES = {
     "size zero": (hook_call("get_real_time_log", WEB_JOB, 7, size=0), "size"),
     "step id text": (hook_call("get_step_log", WEB_JOB, 7, "build"), "step_id"),
     "page endpoint bad step": (hook_call("get_step_log_page", WEB_JOB, 7, -3), "step_id"),
+    "page endpoint empty step": (hook_call("get_step_log_page", WEB_JOB, 7, ""), "step_id"),
     "record id with a slash": (hook_call("get_record_stages", "../x"), "record_id"),
     "pager bad start offset": (drain("iter_build_log", WEB_JOB, 7, start_offset="x"), "start_offset"),
     "pager bad follow interval": (

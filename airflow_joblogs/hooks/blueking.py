@@ -515,17 +515,16 @@ class BlueKingJobHook(JobLogsHook[BlueKingSettings]):
 
     # -- raw API (requests) -------------------------------------------------------------------------------
     @staticmethod
-    def _esb(api: str, body: dict[str, Any]) -> ApiRequest:
+    def _esb(api: str, ref: dict[str, Any]) -> ApiRequest:
+        """An ESB v2 call about one job of a business."""
+        body = {"bk_biz_id": int(ref["bk_scope_id"]), "job_instance_id": ref["job_instance_id"]}
         return ApiRequest("POST", f"/api/c/compapi/v2/job/{api}/", json=body)
 
     def _req_status(self, style: str, ref: dict[str, Any], return_ip_result: bool = True) -> ApiRequest:
         if style == "esb_v2":
             if ref["bk_scope_type"] != "biz":
                 raise InvalidParameterError("bk_scope_type", "ESB v2 only knows businesses", "biz")
-            return self._esb(
-                "get_job_instance_status",
-                {"bk_biz_id": int(ref["bk_scope_id"]), "job_instance_id": ref["job_instance_id"]},
-            )
+            return self._esb("get_job_instance_status", ref)
         params = {
             "bk_scope_type": ref["bk_scope_type"],
             "bk_scope_id": ref["bk_scope_id"],
@@ -549,8 +548,9 @@ class BlueKingJobHook(JobLogsHook[BlueKingSettings]):
             body["ip_list"] = [{"bk_cloud_id": h.get("bk_cloud_id", 0), "ip": h["ip"]} for h in hosts]
         return ApiRequest("POST", "/api/v3/batch_get_job_instance_ip_log", json=body)
 
-    def _need_gateway(self, method: str) -> None:
-        if self.settings.api_style != "gateway_v3":
+    @staticmethod
+    def _need_gateway(style: str, method: str) -> None:
+        if style != "gateway_v3":
             raise InvalidParameterError("api_style", f"{method} exists only on the API gateway v3", "gateway_v3")
 
     # -- raw API (one-to-one, bodies unchanged) ------------------------------------------------------------
@@ -559,13 +559,7 @@ class BlueKingJobHook(JobLogsHook[BlueKingSettings]):
         ref = job_ref(job_instance_id, bk_biz_id=bk_biz_id)
         if self.settings.api_style != "esb_v2":
             raise InvalidParameterError("api_style", "get_job_instance_log exists only on ESB v2", "esb_v2")
-        return self.api.call(
-            self._esb(
-                "get_job_instance_log",
-                {"bk_biz_id": int(ref["bk_scope_id"]), "job_instance_id": ref["job_instance_id"]},
-            ),
-            decode_envelope,
-        )
+        return self.api.call(self._esb("get_job_instance_log", ref), decode_envelope)
 
     def get_job_instance_status(
         self,
@@ -606,7 +600,7 @@ class BlueKingJobHook(JobLogsHook[BlueKingSettings]):
             params.update(_ip_entry({"ip": ip, "bk_cloud_id": bk_cloud_id}))
         else:
             raise InvalidParameterError("bk_host_id", "pass bk_host_id, or ip (and bk_cloud_id)")
-        self._need_gateway("get_job_instance_ip_log")
+        self._need_gateway(self.settings.api_style, "get_job_instance_ip_log")
         return self.api.call(ApiRequest("GET", "/api/v3/get_job_instance_ip_log", params=params), decode_envelope)
 
     def batch_get_job_instance_ip_log(
@@ -635,7 +629,7 @@ class BlueKingJobHook(JobLogsHook[BlueKingSettings]):
             raise InvalidParameterError(
                 parameter, f"{len(hosts)} hosts given; the API takes at most {MAX_HOSTS_PER_BATCH} per call"
             )
-        self._need_gateway("batch_get_job_instance_ip_log")
+        self._need_gateway(self.settings.api_style, "batch_get_job_instance_ip_log")
         return self.api.call(self._req_batch_ip_log(ref, step, hosts), decode_envelope)
 
     # -- programs: written once, run sync or async ------------------------------------------------------------
@@ -688,13 +682,7 @@ class BlueKingJobHook(JobLogsHook[BlueKingSettings]):
         """
         concurrency = validate_concurrency(concurrency)
         if settings.api_style == "esb_v2":
-            body = yield Call(
-                self._esb(
-                    "get_job_instance_log",
-                    {"bk_biz_id": int(ref["bk_scope_id"]), "job_instance_id": ref["job_instance_id"]},
-                ),
-                decode_envelope,
-            )
+            body = yield Call(self._esb("get_job_instance_log", ref), decode_envelope)
             steps = body.get("data") or []
             for index, step in enumerate(steps, 1):
                 step_fields = {k: step.get(k) for k in ("is_finished", "step_instance_id", "name", "status")}
@@ -994,14 +982,7 @@ class BlueKingJobHook(JobLogsHook[BlueKingSettings]):
         }
         if global_var_list is not None:
             body["global_var_list"] = [_global_var(entry) for entry in global_var_list]
-        if callback_url:
-            body["callback_url"] = str(callback_url)
-        if start_task is not None:
-            body["start_task"] = bool(start_task)
-        self._need_gateway("execute_job_plan")
-        return self.api.call(
-            ApiRequest("POST", "/api/v3/execute_job_plan", json=body, idempotent=False), decode_envelope
-        )
+        return self._send_start("execute_job_plan", body, callback_url, start_task)
 
     def fast_execute_script(
         self,
@@ -1055,14 +1036,18 @@ class BlueKingJobHook(JobLogsHook[BlueKingSettings]):
             if len(str(task_name)) > 512:
                 raise InvalidParameterError("task_name", "at most 512 characters")
             body["task_name"] = str(task_name)
+        return self._send_start("fast_execute_script", body, callback_url, start_task)
+
+    def _send_start(
+        self, api: str, body: dict[str, Any], callback_url: str | None, start_task: bool | None
+    ) -> dict[str, Any]:
+        """Send a gateway v3 call that starts a job (never repeated: a second one would start a second job)."""
         if callback_url:
             body["callback_url"] = str(callback_url)
         if start_task is not None:
             body["start_task"] = bool(start_task)
-        self._need_gateway("fast_execute_script")
-        return self.api.call(
-            ApiRequest("POST", "/api/v3/fast_execute_script", json=body, idempotent=False), decode_envelope
-        )
+        self._need_gateway(self.settings.api_style, api)
+        return self.api.call(ApiRequest("POST", f"/api/v3/{api}", json=body, idempotent=False), decode_envelope)
 
     def operate_job_instance(
         self,
@@ -1081,7 +1066,7 @@ class BlueKingJobHook(JobLogsHook[BlueKingSettings]):
         """
         ref = job_ref(job_instance_id, bk_biz_id, bk_scope_type, bk_scope_id)
         code = as_int(operation_code, "operation_code", 1, 2)
-        self._need_gateway("operate_job_instance")
+        self._need_gateway(self.settings.api_style, "operate_job_instance")
         return self.api.call(self._req_operate(ref, code), decode_envelope)
 
     def get_job_instance_global_var_value(
@@ -1095,7 +1080,7 @@ class BlueKingJobHook(JobLogsHook[BlueKingSettings]):
         """Gateway v3 ``get_job_instance_global_var_value``: the global variables' values per step (``data``:
         ``job_instance_id``, ``step_instance_var_list`` of ``{step_instance_id, global_var_list}``)."""
         ref = job_ref(job_instance_id, bk_biz_id, bk_scope_type, bk_scope_id)
-        self._need_gateway("get_job_instance_global_var_value")
+        self._need_gateway(self.settings.api_style, "get_job_instance_global_var_value")
         return self.api.call(self._req_global_vars(ref), decode_envelope)
 
     @staticmethod
@@ -1108,10 +1093,7 @@ class BlueKingJobHook(JobLogsHook[BlueKingSettings]):
 
     def cancel_program(self, settings: BlueKingSettings, job_ref: dict[str, Any]) -> Program[str]:
         """Terminate the job (``operate_job_instance`` with ``operation_code`` 1); the answer as a sentence."""
-        if settings.api_style != "gateway_v3":
-            raise InvalidParameterError(
-                "api_style", "operate_job_instance exists only on the API gateway v3", "gateway_v3"
-            )
+        self._need_gateway(settings.api_style, "operate_job_instance")
         try:
             body = yield Call(self._req_operate(job_ref, TERMINATE_JOB), decode_envelope)
         except RemoteValidationError as exc:  # 1241003 UNSUPPORTED_OPERATION: it is not running any more

@@ -469,16 +469,8 @@ class CodeArtsBuildHook(JobLogsHook[CodeArtsSettings]):
         sort: str = "AES",
     ) -> dict[str, Any]:
         """``GET /v1/log/task/page``: one page of a finished build's action log."""
-        ref = build_ref(job_id, build_no, step_id)
-        params = {
-            "job_id": ref["job_id"],
-            "build_no": ref["build_no"],
-            "step_id": ref["step_id"],
-            "start_offset": validate_offset(start_offset, "start_offset"),
-            "end_offset": validate_offset(end_offset, "end_offset"),
-            "sort": validate_sort(sort),
-        }
-        return self._call(ApiRequest("GET", "/v1/log/task/page", params=params))
+        ref = {**build_ref(job_id, build_no), "step_id": validate_step_id(step_id)}
+        return self._finished_log_page("/v1/log/task/page", ref, start_offset, end_offset, sort)
 
     def get_build_log_page(
         self,
@@ -489,15 +481,20 @@ class CodeArtsBuildHook(JobLogsHook[CodeArtsSettings]):
         sort: str = "AES",
     ) -> dict[str, Any]:
         """``GET /v1/log/stage/page``: one page of a finished build's whole log."""
-        ref = build_ref(job_id, build_no)
+        return self._finished_log_page(
+            "/v1/log/stage/page", build_ref(job_id, build_no), start_offset, end_offset, sort
+        )
+
+    def _finished_log_page(
+        self, path: str, ref: dict[str, Any], start_offset: Any, end_offset: Any, sort: Any
+    ) -> dict[str, Any]:
         params = {
-            "job_id": ref["job_id"],
-            "build_no": ref["build_no"],
+            **ref,
             "start_offset": validate_offset(start_offset, "start_offset"),
             "end_offset": validate_offset(end_offset, "end_offset"),
             "sort": validate_sort(sort),
         }
-        return self._call(ApiRequest("GET", "/v1/log/stage/page", params=params))
+        return self._call(ApiRequest("GET", path, params=params))
 
     def get_build_info(self, job_id: str, build_no: int | str) -> dict[str, Any]:
         """``GET /v1/job/{job_id}/{build_no}/build-info``: ``building``, ``build_result``, ``region``."""
@@ -757,13 +754,9 @@ class CodeArtsBuildHook(JobLogsHook[CodeArtsSettings]):
     async def aget_build_status(self, job_id: str, build_no: int | str) -> JobStatus:
         return await self.ajob_status_from_ref(build_ref(job_id, build_no))
 
-    def get_job_status(self, job_id: str, build_no: int | str) -> JobStatus:
-        """Alias of :meth:`get_build_status` (the name every hook of this provider has)."""
-        return self.get_build_status(job_id, build_no)
-
-    async def aget_job_status(self, job_id: str, build_no: int | str) -> JobStatus:
-        """Alias of :meth:`aget_build_status`."""
-        return await self.aget_build_status(job_id, build_no)
+    #: the names every hook of this provider has
+    get_job_status = get_build_status
+    aget_job_status = aget_build_status
 
     def iter_log_chunks(
         self,

@@ -221,6 +221,12 @@ def _install_guards(client: Any) -> Any:
     return client
 
 
+def _account_arg(account_id: Any) -> dict[str, Any]:
+    """The ``accountID`` argument of a call (the account that owns the job or servers), or none."""
+    account = validate_account_id(account_id)
+    return {"accountID": account} if account else {}
+
+
 def _page_items(page: dict[str, Any], operation: str) -> list[dict[str, Any]]:
     if page.get(_INCOMPLETE):
         raise TransientError(f"{operation}: the response body was cut off (gave up after retries)", service=SERVICE)
@@ -409,10 +415,7 @@ class MgnHook(AwsBaseHook):
     # -- raw API (MGN's data unchanged) -----------------------------------------------------------------------
     @staticmethod
     def _log_items_args(job_id: Any, account_id: Any, max_results: Any) -> dict[str, Any]:
-        args: dict[str, Any] = {"jobID": validate_job_id(job_id)}
-        account = validate_account_id(account_id)
-        if account:
-            args["accountID"] = account
+        args: dict[str, Any] = {"jobID": validate_job_id(job_id), **_account_arg(account_id)}
         size = validate_max_results(max_results)
         if size:
             args["PaginationConfig"] = {"PageSize": size}
@@ -420,11 +423,7 @@ class MgnHook(AwsBaseHook):
 
     @staticmethod
     def _describe_args(job_id: Any, account_id: Any) -> dict[str, Any]:
-        args: dict[str, Any] = {"filters": {"jobIDs": [validate_job_id(job_id)]}}
-        account = validate_account_id(account_id)
-        if account:
-            args["accountID"] = account
-        return args
+        return {"filters": {"jobIDs": [validate_job_id(job_id)]}, **_account_arg(account_id)}
 
     @staticmethod
     def _only_job(job_id: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -485,10 +484,7 @@ class MgnHook(AwsBaseHook):
         checked = validate_tags(tags)
         if checked is not None:
             args["tags"] = checked
-        account = validate_account_id(account_id)
-        if account:
-            args["accountID"] = account
-        return args
+        return {**args, **_account_arg(account_id)}
 
     def _start(self, operation: str, method: str, args: dict[str, Any]) -> dict[str, Any]:
         with aws_errors(operation):
@@ -591,11 +587,7 @@ class MgnHook(AwsBaseHook):
             filters["fromDate"] = self._iso(from_date, "from_date")
         if to_date is not None:
             filters["toDate"] = self._iso(to_date, "to_date")
-        args: dict[str, Any] = {"filters": filters}
-        account = validate_account_id(account_id)
-        if account:
-            args["accountID"] = account
-        return self._jobs(args)
+        return self._jobs({"filters": filters, **_account_arg(account_id)})
 
     def _jobs(self, args: dict[str, Any]) -> Iterator[dict[str, Any]]:
         with aws_errors("DescribeJobs"):
@@ -683,14 +675,16 @@ class MgnHook(AwsBaseHook):
         )
 
     @staticmethod
-    def _new_chunks(items: Iterable[dict[str, Any]], cursor: Any) -> tuple[list[LogChunk], dict[str, int]]:
+    def _write_new(items: Iterable[dict[str, Any]], cursor: Any, logger: Any, budget: StreamBudget) -> dict[str, int]:
+        """Write the items after ``cursor`` within ``budget``; the new cursor."""
         seen = int((cursor or {}).get("items", 0))
-        chunks = []
+        writer = budget.writer(logger)
         position = 0
         for position, item in enumerate(items, 1):
             if position > seen:
-                chunks.append(LogChunk(text=render_item(item), record=item, cursor={"items": position}))
-        return chunks, {"items": max(seen, position)}
+                writer.write(LogChunk(text=render_item(item), record=item, cursor={"items": position}))
+        writer.finish()
+        return {"items": max(seen, position)}
 
     def tail_logs(self, job_ref: dict[str, Any], cursor: Any, logger: Any, budget: StreamBudget | None = None) -> Any:
         """Log the items that appeared since ``cursor`` (``{"items": count already shown}``); return the new cursor.
@@ -701,13 +695,9 @@ class MgnHook(AwsBaseHook):
         budget = budget or StreamBudget()
         if budget.exhausted:
             return cursor
-        items = self.describe_job_log_items(job_ref["job_id"], job_ref.get("account_id"), MAX_PAGE_SIZE)
-        chunks, new_cursor = self._new_chunks(items, cursor)
-        writer = budget.writer(logger)
-        for chunk in chunks:
-            writer.write(chunk)
-        writer.finish()
-        return new_cursor
+        # every page is read before a line is written: a failed page writes nothing and keeps the cursor
+        items = list(self.describe_job_log_items(job_ref["job_id"], job_ref.get("account_id"), MAX_PAGE_SIZE))
+        return self._write_new(items, cursor, logger, budget)
 
     async def atail_logs(
         self, job_ref: dict[str, Any], cursor: Any, logger: Any, budget: StreamBudget | None = None
@@ -718,12 +708,7 @@ class MgnHook(AwsBaseHook):
         items = [
             i async for i in self.adescribe_job_log_items(job_ref["job_id"], job_ref.get("account_id"), MAX_PAGE_SIZE)
         ]
-        chunks, new_cursor = self._new_chunks(items, cursor)
-        writer = budget.writer(logger)
-        for chunk in chunks:
-            writer.write(chunk)
-        writer.finish()
-        return new_cursor
+        return self._write_new(items, cursor, logger, budget)
 
     def iter_log_chunks(
         self,

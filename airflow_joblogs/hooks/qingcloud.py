@@ -566,10 +566,6 @@ class QingCloudHook(JobLogsHook[QingCloudSettings]):
     hook_name = "QingCloud"
     service = SERVICE
 
-    def __init__(self, conn_id: str | None = None, *, qingcloud_conn_id: str | None = None, **kwargs: Any) -> None:
-        super().__init__(conn_id or qingcloud_conn_id, **kwargs)
-        self.qingcloud_conn_id = self.conn_id
-
     @property
     def zone(self) -> str:
         """The connection's zone (:attr:`settings`)."""
@@ -601,19 +597,25 @@ class QingCloudHook(JobLogsHook[QingCloudSettings]):
         return client, QingCloudSettings(conn.conn_id, host, str(console) if console else None, zone)
 
     # -- requests -----------------------------------------------------------------------------------------
-    def _request(self, action: str, params: dict[str, Any], *, idempotent: bool = True) -> ApiRequest:
-        wire = {"action": action, **params, "zone": params.get("zone") or self.zone}
+    @staticmethod
+    def _request(action: str, params: dict[str, Any], zone: str | None, *, idempotent: bool = True) -> ApiRequest:
+        """The signed-to-be request of ``action``, in the zone ``params`` name, else in ``zone`` (the connection's)."""
+        wire = {"action": action, **params, "zone": params.get("zone") or zone}
         # req_id travels signed, like the official SDK's: it names the call in errors and support tickets
         wire["req_id"] = uuid.uuid4().hex
         return ApiRequest("GET", API_PATH, params=flatten_params(wire), idempotent=idempotent)
 
+    @staticmethod
     def _cluster_jobs_call(
-        self, query: dict[str, Any], offset: int, limit: int, verbose: int = 0, decode: Decode = decode_response
+        query: dict[str, Any],
+        zone: str | None,
+        offset: int,
+        limit: int,
+        verbose: int = 0,
+        decode: Decode = decode_response,
     ) -> Call:
-        return Call(
-            self._request("DescribeClusterJobs", {**query, "verbose": verbose, "offset": offset, "limit": limit}),
-            decode,
-        )
+        params = {**query, "verbose": verbose, "offset": offset, "limit": limit}
+        return Call(QingCloudHook._request("DescribeClusterJobs", params, zone), decode)
 
     @staticmethod
     def _page(verbose: Any, offset: Any, limit: Any) -> tuple[int, int, int]:
@@ -649,8 +651,8 @@ class QingCloudHook(JobLogsHook[QingCloudSettings]):
         """
         query = cluster_jobs_query(app, cluster, jobs, status, zone)
         verbose, offset, limit = self._page(verbose, offset, limit)
-        api = self.api  # reads the connection (and its zone) first
-        call = self._cluster_jobs_call(query, offset, limit, verbose)
+        api, settings = self.connect()
+        call = self._cluster_jobs_call(query, settings.zone, offset, limit, verbose)
         return api.call(call.request, call.decode)
 
     async def adescribe_cluster_jobs(
@@ -667,8 +669,8 @@ class QingCloudHook(JobLogsHook[QingCloudSettings]):
         """The async twin of :meth:`describe_cluster_jobs`."""
         query = cluster_jobs_query(app, cluster, jobs, status, zone)
         verbose, offset, limit = self._page(verbose, offset, limit)
-        api = await self.aget_api()
-        call = self._cluster_jobs_call(query, offset, limit, verbose)
+        api, settings = await self.aconnect()
+        call = self._cluster_jobs_call(query, settings.zone, offset, limit, verbose)
         return await api.acall(call.request, call.decode)
 
     def describe_jobs(
@@ -689,9 +691,9 @@ class QingCloudHook(JobLogsHook[QingCloudSettings]):
             "zone": validate_zone(zone) if zone not in (None, "") else None,
         }
         verbose, offset, limit = self._page(verbose, offset, limit)
-        api = self.api
-        request = self._request("DescribeJobs", {**params, "verbose": verbose, "offset": offset, "limit": limit})
-        return api.call(request, decode_response)
+        api, settings = self.connect()
+        params.update(verbose=verbose, offset=offset, limit=limit)
+        return api.call(self._request("DescribeJobs", params, settings.zone), decode_response)
 
     # -- cluster actions (each starts cluster jobs; the answer unchanged) -------------------------------------
     @staticmethod
@@ -707,16 +709,16 @@ class QingCloudHook(JobLogsHook[QingCloudSettings]):
         """Send a cluster ``action`` of :data:`CLUSTER_ACTIONS` with its request ``params`` (checked first, signed
         like every call); the answer unchanged, with ``job_id`` or ``job_ids`` (see :func:`started_jobs`)."""
         checked = self._action_params(action, params, zone)
-        api = self.api  # reads the connection (and its zone) first
-        return api.call(self._request(action, checked, idempotent=False), decode_response)
+        api, settings = self.connect()
+        return api.call(self._request(action, checked, settings.zone, idempotent=False), decode_response)
 
     async def acluster_action(
         self, action: str, params: dict[str, Any] | None = None, zone: str | None = None
     ) -> dict[str, Any]:
         """The async twin of :meth:`cluster_action`."""
         checked = self._action_params(action, params, zone)
-        api = await self.aget_api()
-        return await api.acall(self._request(action, checked, idempotent=False), decode_response)
+        api, settings = await self.aconnect()
+        return await api.acall(self._request(action, checked, settings.zone, idempotent=False), decode_response)
 
     @staticmethod
     def _given(**params: Any) -> dict[str, Any]:
@@ -839,9 +841,17 @@ class QingCloudHook(JobLogsHook[QingCloudSettings]):
 
     # -- programs: written once, run sync or async ------------------------------------------------------------
     def cluster_jobs_program(
-        self, query: dict[str, Any], *, page_size: int = MAX_LIMIT, max_records: int | None = None
+        self,
+        query: dict[str, Any],
+        *,
+        page_size: int = MAX_LIMIT,
+        max_records: int | None = None,
+        zone: str | None = None,
     ) -> Program:
         """Yield one :class:`LogChunk` per job record over all pages; return ``{"offset", "total_count"}``.
+
+        ``query`` is :func:`cluster_jobs_query`'s; ``zone`` the zone to ask in when it names none (the
+        connection's, from its settings).
 
         Each chunk's ``text`` is the readable line and its ``record`` the record with ``directive`` decoded (each
         built when first read).
@@ -853,7 +863,7 @@ class QingCloudHook(JobLogsHook[QingCloudSettings]):
         seen: set[str] = set()
         while True:
             check = functools.partial(decode_job_page, offset=offset, seen=seen, total_before=total if offset else None)
-            body = yield self._cluster_jobs_call(query, offset, page_size, decode=check)
+            body = yield self._cluster_jobs_call(query, zone, offset, page_size, decode=check)
             page = body.get("job_set") or []
             total = int(body.get("total_count") or 0)
             for index, job in enumerate(page, 1):
@@ -872,7 +882,7 @@ class QingCloudHook(JobLogsHook[QingCloudSettings]):
     def _jobs_of(self, settings: QingCloudSettings, job_ref: dict[str, Any]) -> Program:
         """The records of the referenced jobs, in the order of ``job_ref["jobs"]`` (a missing one is not found)."""
         query = {**job_ref, "zone": job_ref.get("zone") or settings.zone}
-        body = yield self._cluster_jobs_call(query, 0, len(job_ref["jobs"]))
+        body = yield self._cluster_jobs_call(query, settings.zone, 0, len(job_ref["jobs"]))
         found = {job.get("job_id"): job for job in body.get("job_set") or []}
         missing = [job_id for job_id in job_ref["jobs"] if job_id not in found]
         if missing:
@@ -946,7 +956,7 @@ class QingCloudHook(JobLogsHook[QingCloudSettings]):
 
     def connection_check_program(self, settings: QingCloudSettings) -> Program:
         # DescribeJobs needs no application id: one record proves the signature, key and zone are accepted.
-        body = yield Call(self._request("DescribeJobs", {"limit": 1, "zone": settings.zone}), decode_response)
+        body = yield Call(self._request("DescribeJobs", {"limit": 1}, settings.zone), decode_response)
         return f"Connected to QingCloud (zone {settings.zone}); credentials accepted ({body.get('total_count', 0)} jobs visible)."
 
     # -- normalized layer -------------------------------------------------------------------------------------
@@ -989,7 +999,9 @@ class QingCloudHook(JobLogsHook[QingCloudSettings]):
         """Every matching job record over all pages, one :class:`LogChunk` each (readable line + record)."""
         query = cluster_jobs_query(app, cluster, jobs, status, zone)
         size, limit = validate_paging(page_size, max_records)
-        return self.api.iterate(self.cluster_jobs_program(query, page_size=size, max_records=limit))
+        return self._stream(
+            lambda settings: self.cluster_jobs_program(query, page_size=size, max_records=limit, zone=settings.zone)
+        )
 
     async def aiter_cluster_job_chunks(
         self,
@@ -1004,8 +1016,9 @@ class QingCloudHook(JobLogsHook[QingCloudSettings]):
     ) -> AsyncIterator[LogChunk]:
         query = cluster_jobs_query(app, cluster, jobs, status, zone)
         size, limit = validate_paging(page_size, max_records)
-        api = await self.aget_api()
-        async for chunk in api.aiterate(self.cluster_jobs_program(query, page_size=size, max_records=limit)):
+        async for chunk in self._astream(
+            lambda settings: self.cluster_jobs_program(query, page_size=size, max_records=limit, zone=settings.zone)
+        ):
             yield chunk
 
     #: the name every hook's log iterators have

@@ -8,9 +8,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow_joblogs._imports import LazyClass
 from airflow_joblogs.hooks.blueking import (
     DEFAULT_LOG_CONCURRENCY,
-    FAILURE_STATUSES,
-    JOB_STATUS_NAMES,
-    SUCCESS_STATUSES,
     BlueKingJobHook,
     global_var_list,
     job_ref,
@@ -23,10 +20,10 @@ from airflow_joblogs.hooks.blueking import (
 from airflow_joblogs.models import JobStatus, LogChunk
 from airflow_joblogs.operators.base import JobLogOperator
 from airflow_joblogs.operators.run import JobRunOperator
+from airflow_joblogs.sensors.blueking import BlueKingJobWaiting
 
 if TYPE_CHECKING:
     from airflow_joblogs.contract import JobService
-    from airflow_joblogs.triggers.base import JobTrigger
 
 
 class BlueKingJobLogOperator(JobLogOperator):
@@ -86,16 +83,8 @@ class BlueKingJobLogOperator(JobLogOperator):
         )
 
 
-class _BlueKingRunOperator(JobRunOperator):
+class _BlueKingRunOperator(BlueKingJobWaiting, JobRunOperator):
     """What the BlueKing JOB run operators share: the business, the statuses, the result's identifiers."""
-
-    hook_class: ClassVar[LazyClass[JobService]] = LazyClass("airflow_joblogs.hooks.blueking.BlueKingJobHook")
-    trigger_class: ClassVar[LazyClass[JobTrigger]] = LazyClass("airflow_joblogs.triggers.blueking.BlueKingJobTrigger")
-    service_name = "BlueKing JOB"
-    known_states = frozenset(JOB_STATUS_NAMES)
-    status_meanings = JOB_STATUS_NAMES
-    default_success_states = SUCCESS_STATUSES
-    default_failure_states = FAILURE_STATUSES
 
     def __init__(
         self,
@@ -127,11 +116,6 @@ class _BlueKingRunOperator(JobRunOperator):
         if where["bk_scope_type"] == "biz":
             identifiers["bk_biz_id"] = int(where["bk_scope_id"])
         return {"job_ref": ref, **identifiers, **extra}
-
-    def timeout_hint(self, status: JobStatus) -> str:
-        if status.raw_status == 7:
-            return "Status 7 waits for a person to confirm a step in the BlueKing JOB console and never ends by itself"
-        return ""
 
 
 class BlueKingExecuteJobPlanOperator(_BlueKingRunOperator):
@@ -241,38 +225,29 @@ class BlueKingFastExecuteScriptOperator(_BlueKingRunOperator):
         self.script_timeout = script_timeout
         self.task_name = task_name
 
-    def _script(self) -> dict[str, Any]:
-        return script_fields(
-            script_content=self.script_content,
-            script_id=self.script_id,
-            script_version_id=self.script_version_id,
-            script_language=self.script_language,
-            script_param=self.script_param,
-            is_param_sensitive=self.is_param_sensitive,
-            timeout=self.script_timeout,
-            account_alias=self.account_alias,
-            account_id=self.account_id,
-        )
+    def _script_args(self) -> dict[str, Any]:
+        """The script's arguments, as :func:`script_fields` and :meth:`BlueKingJobHook.fast_execute_script` take
+        them."""
+        return {
+            "script_content": self.script_content,
+            "script_id": self.script_id,
+            "script_version_id": self.script_version_id,
+            "script_language": self.script_language,
+            "script_param": self.script_param,
+            "is_param_sensitive": self.is_param_sensitive,
+            "timeout": self.script_timeout,
+            "account_alias": self.account_alias,
+            "account_id": self.account_id,
+        }
 
     def validate_start(self) -> None:
         self.scope()
-        self._script()
+        script_fields(**self._script_args())
         validate_target_server(self.target_server)
 
     def start_job(self, hook: BlueKingJobHook) -> dict[str, Any]:
         body = hook.fast_execute_script(
-            target_server=self.target_server,
-            **self.scope(),
-            script_content=self.script_content,
-            script_id=self.script_id,
-            script_version_id=self.script_version_id,
-            script_language=self.script_language,
-            script_param=self.script_param,
-            is_param_sensitive=self.is_param_sensitive,
-            task_name=self.task_name,
-            timeout=self.script_timeout,
-            account_alias=self.account_alias,
-            account_id=self.account_id,
+            target_server=self.target_server, **self.scope(), task_name=self.task_name, **self._script_args()
         )
         data = body.get("data") or {}
         return self.started(data, step_instance_id=data.get("step_instance_id"))

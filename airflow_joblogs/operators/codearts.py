@@ -8,9 +8,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow_joblogs._imports import LazyClass
 from airflow_joblogs.exceptions import InvalidParameterError, JobLogsError
 from airflow_joblogs.hooks.codearts import (
-    BUILD_RESULTS,
-    FAILURE_RESULTS,
-    SUCCESS_RESULTS,
     CodeArtsBuildHook,
     build_ref,
     parameter_list,
@@ -20,10 +17,10 @@ from airflow_joblogs.hooks.codearts import (
 from airflow_joblogs.models import JobStatus, LogChunk
 from airflow_joblogs.operators.base import JobLogOperator
 from airflow_joblogs.operators.run import JobRunOperator
+from airflow_joblogs.sensors.codearts import CodeArtsBuildWaiting
 
 if TYPE_CHECKING:
     from airflow_joblogs.contract import JobService
-    from airflow_joblogs.triggers.base import JobTrigger
 from airflow_joblogs.validation import as_number, require_bool
 
 
@@ -98,7 +95,7 @@ class CodeArtsBuildLogOperator(JobLogOperator):
         )
 
 
-class CodeArtsBuildRunOperator(JobRunOperator):
+class CodeArtsBuildRunOperator(CodeArtsBuildWaiting, JobRunOperator):
     """Run a CodeArts build task (``POST /v3/jobs/build``, RunJob) and, by default, wait for the build to end.
 
     :param job_id: the build task id, 32 lower-case letters and digits (templated).
@@ -122,12 +119,6 @@ class CodeArtsBuildRunOperator(JobRunOperator):
     """
 
     template_fields = ("job_id", "parameters", "branch", "tag", "commit_id", "conn_id")
-    hook_class: ClassVar[LazyClass[JobService]] = LazyClass("airflow_joblogs.hooks.codearts.CodeArtsBuildHook")
-    trigger_class: ClassVar[LazyClass[JobTrigger]] = LazyClass("airflow_joblogs.triggers.codearts.CodeArtsBuildTrigger")
-    service_name = "CodeArts Build"
-    known_states = BUILD_RESULTS
-    default_success_states = SUCCESS_RESULTS
-    default_failure_states = FAILURE_RESULTS
 
     def __init__(
         self,

@@ -12,9 +12,6 @@ from airflow_joblogs._imports import LazyClass
 from airflow_joblogs.exceptions import InvalidParameterError, JobLogsError, TransientError
 from airflow_joblogs.hooks.mgn_model import (
     DEFAULT_CONN_ID,
-    FAILURE_STATUSES,
-    STATUSES,
-    SUCCESS_STATUSES,
     job_ref,
     launched_instances,
     require_amazon_provider,
@@ -26,10 +23,10 @@ from airflow_joblogs.hooks.mgn_model import (
 from airflow_joblogs.models import JobStatus, LogChunk
 from airflow_joblogs.operators.base import JobLogOperator
 from airflow_joblogs.operators.run import JobRunOperator
+from airflow_joblogs.sensors.mgn import MgnJobWaiting
 
 if TYPE_CHECKING:
     from airflow_joblogs.contract import JobService
-    from airflow_joblogs.triggers.base import JobTrigger
 from airflow_joblogs.validation import require_bool
 
 if TYPE_CHECKING:
@@ -103,16 +100,10 @@ class MgnJobLogOperator(JobLogOperator):
         )
 
 
-class _MgnStartOperator(JobRunOperator):
+class _MgnStartOperator(MgnJobWaiting, JobRunOperator):
     """What the MGN run operators share: the servers, the tags, the statuses, the result, the lost-start lookup."""
 
     template_fields = ("source_server_ids", "tags", "account_id", "conn_id")
-    hook_class: ClassVar[LazyClass[JobService]] = LazyClass("airflow_joblogs.hooks.mgn.MgnHook")
-    trigger_class: ClassVar[LazyClass[JobTrigger]] = LazyClass("airflow_joblogs.triggers.mgn.MgnJobTrigger")
-    service_name = "AWS MGN"
-    known_states = frozenset(STATUSES)
-    default_success_states = SUCCESS_STATUSES
-    default_failure_states = FAILURE_STATUSES
     #: MGN has no API that cancels a job
     can_cancel = False
     finds_lost_starts = True

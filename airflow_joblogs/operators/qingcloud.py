@@ -10,10 +10,7 @@ from airflow_joblogs.archive import safe_name
 from airflow_joblogs.exceptions import InvalidParameterError, JobLogsError
 from airflow_joblogs.hooks.qingcloud import (
     CLUSTER_ACTIONS,
-    FAILURE_STATUSES,
-    JOB_STATUSES,
     MAX_LIMIT,
-    SUCCESS_STATUSES,
     QingCloudHook,
     action_clusters,
     cluster_jobs_query,
@@ -28,10 +25,10 @@ from airflow_joblogs.hooks.qingcloud import (
 from airflow_joblogs.models import JobStatus, LogChunk
 from airflow_joblogs.operators.base import JobLogOperator
 from airflow_joblogs.operators.run import JobRunOperator
+from airflow_joblogs.sensors.qingcloud import QingCloudClusterJobWaiting
 
 if TYPE_CHECKING:
     from airflow_joblogs.contract import JobService
-    from airflow_joblogs.triggers.base import JobTrigger
 
 
 class QingCloudClusterJobsOperator(JobLogOperator):
@@ -110,7 +107,7 @@ class QingCloudClusterJobsOperator(JobLogOperator):
         )
 
 
-class QingCloudClusterActionOperator(JobRunOperator):
+class QingCloudClusterActionOperator(QingCloudClusterJobWaiting, JobRunOperator):
     """Run a QingCloud AppCenter cluster action and, by default, wait for the cluster jobs it started.
 
     The action is sent as the API documents it (signed like every call); its answer names the jobs it started:
@@ -150,15 +147,6 @@ class QingCloudClusterActionOperator(JobRunOperator):
 
     template_fields: Sequence[str] = ("action", "parameters", "app", "zone", "conn_id")
     template_fields_renderers = {"parameters": "json"}
-    hook_class: ClassVar[LazyClass[JobService]] = LazyClass("airflow_joblogs.hooks.qingcloud.QingCloudHook")
-    trigger_class: ClassVar[LazyClass[JobTrigger]] = LazyClass(
-        "airflow_joblogs.triggers.qingcloud.QingCloudClusterJobTrigger"
-    )
-    service_name = "QingCloud"
-    known_states = frozenset(JOB_STATUSES)
-    default_success_states = SUCCESS_STATUSES
-    default_failure_states = FAILURE_STATUSES
-    unknown_is_failure = True
     can_cancel = False
 
     def __init__(

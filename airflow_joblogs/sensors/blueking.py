@@ -14,6 +14,7 @@ from airflow_joblogs.hooks.blueking import (
 )
 from airflow_joblogs.models import JobStatus
 from airflow_joblogs.sensors.base import JobSensor
+from airflow_joblogs.waiting import JobWaitMixin
 
 if TYPE_CHECKING:
     from airflow_joblogs.contract import JobService
@@ -23,7 +24,25 @@ from airflow_joblogs.validation import require_bool
 WAITING_FOR_USER = 7
 
 
-class BlueKingJobSensor(JobSensor):
+class BlueKingJobWaiting(JobWaitMixin):
+    """What waiting on a BlueKing JOB job needs, for the sensor and the run operators alike: the hook, the trigger
+    and the statuses."""
+
+    hook_class: ClassVar[LazyClass[JobService]] = LazyClass("airflow_joblogs.hooks.blueking.BlueKingJobHook")
+    trigger_class: ClassVar[LazyClass[JobTrigger]] = LazyClass("airflow_joblogs.triggers.blueking.BlueKingJobTrigger")
+    service_name = "BlueKing JOB"
+    known_states = frozenset(JOB_STATUS_NAMES)
+    status_meanings = JOB_STATUS_NAMES
+    default_success_states = SUCCESS_STATUSES
+    default_failure_states = FAILURE_STATUSES
+
+    def timeout_hint(self, status: JobStatus) -> str:
+        if status.raw_status == WAITING_FOR_USER:
+            return "Status 7 waits for a person to confirm a step in the BlueKing JOB console and never ends by itself"
+        return ""
+
+
+class BlueKingJobSensor(BlueKingJobWaiting, JobSensor):
     """Wait for a BlueKing JOB job instance to succeed.
 
     Succeeds on status 3 (success), 5 (skipped) or 6 (error ignored); fails on 4, 8, 9, 11, 12, 13 and 14
@@ -44,13 +63,6 @@ class BlueKingJobSensor(JobSensor):
     """
 
     template_fields = ("job_instance_id", "bk_biz_id", "bk_scope_type", "bk_scope_id", "conn_id")
-    hook_class: ClassVar[LazyClass[JobService]] = LazyClass("airflow_joblogs.hooks.blueking.BlueKingJobHook")
-    trigger_class: ClassVar[LazyClass[JobTrigger]] = LazyClass("airflow_joblogs.triggers.blueking.BlueKingJobTrigger")
-    service_name = "BlueKing JOB"
-    known_states = frozenset(JOB_STATUS_NAMES)
-    status_meanings = JOB_STATUS_NAMES
-    default_success_states = SUCCESS_STATUSES
-    default_failure_states = FAILURE_STATUSES
 
     def __init__(
         self,
@@ -83,9 +95,7 @@ class BlueKingJobSensor(JobSensor):
         return job_ref(self.job_instance_id, self.bk_biz_id, self.bk_scope_type, self.bk_scope_id)
 
     def timeout_hint(self, status: JobStatus) -> str:
-        if status.raw_status == WAITING_FOR_USER:
-            return (
-                "Status 7 waits for a person to confirm a step in the BlueKing JOB console and never ends by itself; "
-                "set fail_on_waiting_user=True to fail at once instead of waiting for the timeout"
-            )
-        return ""
+        hint = super().timeout_hint(status)
+        return (
+            f"{hint}; set fail_on_waiting_user=True to fail at once instead of waiting for the timeout" if hint else ""
+        )

@@ -13,13 +13,26 @@ from airflow_joblogs.hooks.codearts import (
     build_ref,
 )
 from airflow_joblogs.sensors.base import JobSensor
+from airflow_joblogs.waiting import JobWaitMixin
 
 if TYPE_CHECKING:
     from airflow_joblogs.contract import JobService
     from airflow_joblogs.triggers.base import JobTrigger
 
 
-class CodeArtsBuildSensor(JobSensor):
+class CodeArtsBuildWaiting(JobWaitMixin):
+    """What waiting on a CodeArts build needs, for the sensor and the run operator alike: the hook, the trigger and
+    the build results."""
+
+    hook_class: ClassVar[LazyClass[JobService]] = LazyClass("airflow_joblogs.hooks.codearts.CodeArtsBuildHook")
+    trigger_class: ClassVar[LazyClass[JobTrigger]] = LazyClass("airflow_joblogs.triggers.codearts.CodeArtsBuildTrigger")
+    service_name = "CodeArts Build"
+    known_states = BUILD_RESULTS
+    default_success_states = SUCCESS_RESULTS
+    default_failure_states = FAILURE_RESULTS
+
+
+class CodeArtsBuildSensor(CodeArtsBuildWaiting, JobSensor):
     """Wait for a CodeArts build to succeed.
 
     The status is the ``build_result`` of ``GET /v1/job/{job_id}/{build_no}/build-info`` (``RUNNING``
@@ -39,12 +52,6 @@ class CodeArtsBuildSensor(JobSensor):
     """
 
     template_fields = ("job_id", "build_no", "conn_id")
-    hook_class: ClassVar[LazyClass[JobService]] = LazyClass("airflow_joblogs.hooks.codearts.CodeArtsBuildHook")
-    trigger_class: ClassVar[LazyClass[JobTrigger]] = LazyClass("airflow_joblogs.triggers.codearts.CodeArtsBuildTrigger")
-    service_name = "CodeArts Build"
-    known_states = BUILD_RESULTS
-    default_success_states = SUCCESS_RESULTS
-    default_failure_states = FAILURE_RESULTS
 
     def __init__(
         self,

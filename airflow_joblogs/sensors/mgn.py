@@ -15,6 +15,7 @@ from airflow_joblogs.hooks.mgn_model import (
     require_amazon_provider,
 )
 from airflow_joblogs.sensors.base import JobSensor
+from airflow_joblogs.waiting import JobWaitMixin
 
 if TYPE_CHECKING:
     from airflow_joblogs.contract import JobService
@@ -23,7 +24,20 @@ if TYPE_CHECKING:
 require_amazon_provider()
 
 
-class MgnJobSensor(JobSensor):
+class MgnJobWaiting(JobWaitMixin):
+    """What waiting on an MGN job needs, for the sensor and the run operators alike: the hook, the trigger and the
+    statuses."""
+
+    #: imported when the task runs, so parsing a DAG file does not load botocore
+    hook_class: ClassVar[LazyClass[JobService]] = LazyClass("airflow_joblogs.hooks.mgn.MgnHook")
+    trigger_class: ClassVar[LazyClass[JobTrigger]] = LazyClass("airflow_joblogs.triggers.mgn.MgnJobTrigger")
+    service_name = "AWS MGN"
+    known_states = frozenset(STATUSES)
+    default_success_states = SUCCESS_STATUSES
+    default_failure_states = FAILURE_STATUSES
+
+
+class MgnJobSensor(MgnJobWaiting, JobSensor):
     """Wait for an MGN job (a test or cutover launch, or a termination) to succeed.
 
     The job's status is PENDING, then STARTED, then COMPLETED. A completed job succeeded (``COMPLETED``) only if
@@ -50,13 +64,6 @@ class MgnJobSensor(JobSensor):
     """
 
     template_fields = ("job_id", "account_id", "conn_id")
-    #: imported when the task runs, so parsing a DAG file does not load botocore
-    hook_class: ClassVar[LazyClass[JobService]] = LazyClass("airflow_joblogs.hooks.mgn.MgnHook")
-    trigger_class: ClassVar[LazyClass[JobTrigger]] = LazyClass("airflow_joblogs.triggers.mgn.MgnJobTrigger")
-    service_name = "AWS MGN"
-    known_states = frozenset(STATUSES)
-    default_success_states = SUCCESS_STATUSES
-    default_failure_states = FAILURE_STATUSES
 
     def __init__(
         self,

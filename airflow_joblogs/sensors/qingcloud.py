@@ -8,13 +8,29 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow_joblogs._imports import LazyClass
 from airflow_joblogs.hooks.qingcloud import FAILURE_STATUSES, JOB_STATUSES, SUCCESS_STATUSES, job_ref
 from airflow_joblogs.sensors.base import JobSensor
+from airflow_joblogs.waiting import JobWaitMixin
 
 if TYPE_CHECKING:
     from airflow_joblogs.contract import JobService
     from airflow_joblogs.triggers.base import JobTrigger
 
 
-class QingCloudClusterJobSensor(JobSensor):
+class QingCloudClusterJobWaiting(JobWaitMixin):
+    """What waiting on QingCloud cluster jobs needs, for the sensor and the run operators alike: the hook, the
+    trigger and the statuses (an undocumented one fails by default)."""
+
+    hook_class: ClassVar[LazyClass[JobService]] = LazyClass("airflow_joblogs.hooks.qingcloud.QingCloudHook")
+    trigger_class: ClassVar[LazyClass[JobTrigger]] = LazyClass(
+        "airflow_joblogs.triggers.qingcloud.QingCloudClusterJobTrigger"
+    )
+    service_name = "QingCloud"
+    known_states = frozenset(JOB_STATUSES)
+    default_success_states = SUCCESS_STATUSES
+    default_failure_states = FAILURE_STATUSES
+    unknown_is_failure = True
+
+
+class QingCloudClusterJobSensor(QingCloudClusterJobWaiting, JobSensor):
     """Wait for one or several QingCloud AppCenter cluster jobs (``DescribeClusterJobs``) to succeed.
 
     Succeeds when every job is ``successful``; fails as soon as any job is ``failed``, with an error naming
@@ -37,15 +53,6 @@ class QingCloudClusterJobSensor(JobSensor):
     """
 
     template_fields = ("job_ids", "app", "cluster", "zone", "conn_id")
-    hook_class: ClassVar[LazyClass[JobService]] = LazyClass("airflow_joblogs.hooks.qingcloud.QingCloudHook")
-    trigger_class: ClassVar[LazyClass[JobTrigger]] = LazyClass(
-        "airflow_joblogs.triggers.qingcloud.QingCloudClusterJobTrigger"
-    )
-    service_name = "QingCloud"
-    known_states = frozenset(JOB_STATUSES)
-    default_success_states = SUCCESS_STATUSES
-    default_failure_states = FAILURE_STATUSES
-    unknown_is_failure = True
 
     def __init__(
         self,
