@@ -49,15 +49,23 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "e2e: end-to-end runs in a real Airflow (separate processes, REST API, browser); CI runs them"
     )
+    config.addinivalue_line(
+        "markers", "every_airflow: an end-to-end test that runs on the oldest supported Airflow too (make test-floor)"
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Skip the end-to-end tests (before any fixture starts a server) on an Airflow they do not target."""
+    """Skip the end-to-end tests (before any fixture starts a server) on an Airflow they do not target: those not
+    marked ``every_airflow`` need the newest."""
     reason = older_airflow_reason()
     if reason is None:
         return
     for item in items:
-        if item.get_closest_marker("e2e") and Path(item.path).is_relative_to(HERE):
+        if (
+            item.get_closest_marker("e2e")
+            and not item.get_closest_marker("every_airflow")
+            and Path(item.path).is_relative_to(HERE)
+        ):
             item.add_marker(pytest.mark.skip(reason=reason))
 
 

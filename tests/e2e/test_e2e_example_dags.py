@@ -14,7 +14,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(420)]
+pytestmark = [pytest.mark.e2e, pytest.mark.every_airflow, pytest.mark.slow, pytest.mark.timeout(420)]
 
 LOGICAL_DATE = "2026-01-15T00:00:00Z"
 DS = "2026-01-15"
@@ -212,11 +212,20 @@ def test_deferred_sensors_waited_in_the_triggerer(e2e_stage, runs):
             assert any(str(e.get("event", "")).startswith("Trigger fired event") for e in events), (dag_id, task_id)
 
 
+def mgn_event_data_fields() -> frozenset[str]:
+    """The MGN log event fields the installed botocore's service model knows (it drops the others)."""
+    import botocore.session
+
+    return frozenset(botocore.session.get_session().get_service_model("mgn").shape_for("JobLogEventData").members)
+
+
 def test_failed_jobs_fail_their_sensor_with_a_readable_reason(e2e_stage, runs):
     # the failed MGN launch, as the archive after it names it (from the id the run pushed when it started the job)
     failed_launch = manifest_of(e2e_stage, "mgn_cutover_logs", "archive_failed_cutover_log")["job"]["job_id"]
     failed = deploy_job(e2e_stage, "failed_deploy")
     step = failed * 10 + 2  # the plan's second step
+    # botocore releases before the model's attemptCount (Airflow 3.0's, for one) drop the attempt from an event
+    attempt = " (attempt 3/3)" if "attemptCount" in mgn_event_data_fields() else ""
     expected = {
         ("blueking_deploy_gate", "failed_deploy"): [
             f"JobFailedError: BlueKing JOB job {failed} (deploy-api-v1.8) ended in status 4 (failed), a failure state [4, 8, 9, 11, 12, 13, 14].",
@@ -230,7 +239,7 @@ def test_failed_jobs_fail_their_sensor_with_a_readable_reason(e2e_stage, runs):
         ],
         ("mgn_cutover_logs", "start_failed_cutover"): [
             f"JobFailedError: AWS MGN job {failed_launch} (LAUNCH START_CUTOVER) ended in status 'FAILED'",
-            "- source server s-5e7a100000000000c: launchStatus FAILED (expected LAUNCHED); CONVERSION_FAIL (attempt 3/3)",
+            "- source server s-5e7a100000000000c: launchStatus FAILED (expected LAUNCHED); CONVERSION_FAIL" + attempt,
             "at ConversionServer.prepareBoot: GRUB configuration not found under /boot/grub2",
         ],
     }
