@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
+from collections.abc import Callable
 
 import pytest
-from helpers import trigger_events
 
 from airflow_joblogs.emulators.blueking import ACCESS_TOKEN, APP_SECRET, BK_TOKEN
 from airflow_joblogs.exceptions import JobFailedError, JobLogsError
@@ -83,6 +84,19 @@ class TriggererComms:
 
         return async_to_sync(self.asend)(message)
 
+    def run(self, trigger, secrets: Callable[[], set[str]]) -> list[dict]:
+        """The trigger's events, with the loop kept running (as the triggerer's does) until the supervisor has
+        heard ``secrets()`` or 10 s have passed."""
+
+        async def run() -> list[dict]:
+            events = [event.payload async for event in trigger.run()]
+            deadline = time.monotonic() + 10
+            while not secrets() <= set(self.told) and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+            return events
+
+        return asyncio.run(run())
+
 
 def test_a_trigger_tells_the_triggerers_supervisor_its_connection_secrets(bk, token_connection, monkeypatch):
     """The trigger failed at its first check in Airflow 3.0's triggerer; now the supervisor hears every secret."""
@@ -96,8 +110,9 @@ def test_a_trigger_tells_the_triggerers_supervisor_its_connection_secrets(bk, to
     trigger = BlueKingJobTrigger(
         conn_id="bk_job_default", job_ref=ref, success_states=[3], failure_states=[4], poll_interval=0.1
     )
-    assert [e["status"] for e in trigger_events(trigger)] == ["success"]
-    assert {APP_SECRET, BK_TOKEN, ACCESS_TOKEN} <= set(comms.told)
+    secrets = {APP_SECRET, BK_TOKEN, ACCESS_TOKEN}
+    assert [e["status"] for e in comms.run(trigger, lambda: secrets)] == ["success"]
+    assert secrets <= set(comms.told)
 
 
 def test_a_trigger_tells_the_triggerers_supervisor_a_token_it_fetched(cb, monkeypatch):
@@ -116,6 +131,10 @@ def test_a_trigger_tells_the_triggerers_supervisor_a_token_it_fetched(cb, monkey
         failure_states=["FAILURE"],
         poll_interval=0.05,
     )
-    assert [e["status"] for e in trigger_events(trigger)] == ["success"]
-    [token] = cb.emulator._tokens
+
+    def issued() -> set[str]:
+        return set(cb.emulator._tokens)
+
+    assert [e["status"] for e in comms.run(trigger, issued)] == ["success"]
+    [token] = issued()
     assert token in comms.told
