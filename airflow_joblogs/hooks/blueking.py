@@ -46,13 +46,14 @@ from airflow_joblogs.hooks.blueking_model import (  # noqa: F401
     SERVICE,
     SUCCESS_STATUSES,
     TERMINATE_JOB,
+    _batch_chunks,
+    _esb_chunks,
     _failed_steps,
     _global_var,
     _header,
     _host_failure,
     _host_key,
     _ip_entry,
-    _StepHostLines,
     _steps_from_status,
     _tail,
     _to_status,
@@ -70,7 +71,7 @@ from airflow_joblogs.hooks.blueking_model import (
     global_var_list as _global_var_list,
 )
 from airflow_joblogs.http import ApiRequest, Call, Gather, Outputs, Program, ServiceClient, relay, retry_after_seconds
-from airflow_joblogs.models import FailedUnit, JobStatus, LazyLogChunk, LogChunk
+from airflow_joblogs.models import FailedUnit, JobStatus, LogChunk
 from airflow_joblogs.validation import as_int
 
 if TYPE_CHECKING:
@@ -436,38 +437,7 @@ class BlueKingJobHook(JobLogsHook[BlueKingSettings]):
         concurrency = validate_concurrency(concurrency)
         if settings.api_style == "esb_v2":
             body = yield Call(self._esb("get_job_instance_log", ref), decode_envelope)
-            steps = body.get("data") or []
-            for index, step in enumerate(steps, 1):
-                step_fields = {k: step.get(k) for k in ("is_finished", "step_instance_id", "name", "status")}
-                emitted = False
-                for result in step.get("step_results") or []:
-                    for ip_log in result.get("ip_logs") or []:
-                        host = {**ip_log, "status": result.get("ip_status")}
-                        if only_hosts is not None and _host_key(step, host) not in only_hosts:
-                            continue
-                        record = {
-                            "job_instance_id": ref["job_instance_id"],
-                            **step_fields,
-                            "ip_status": result.get("ip_status"),
-                            "tag": result.get("tag"),
-                            **ip_log,
-                        }
-                        if "retry_count" not in record:  # bk-job 3.x sends it as execute_count
-                            record["retry_count"] = ip_log.get("execute_count", 0)
-                        yield LogChunk(
-                            text=ip_log.get("log_content") or "",
-                            header=_header(step, index, len(steps), host),
-                            record=record,
-                            cursor={"step": index, "host": _host_key(step, host)},
-                        )
-                        emitted = True
-                if not emitted and only_hosts is None:
-                    yield LogChunk(
-                        text="",
-                        header=_header(step, index, len(steps), None),
-                        record={"job_instance_id": ref["job_instance_id"], **step_fields, "ip_logs": []},
-                        cursor={"step": index},
-                    )
+            yield from _esb_chunks(ref, body.get("data") or [], only_hosts)
             return None
 
         body = yield self._status_call(settings.api_style, ref)
@@ -536,30 +506,8 @@ class BlueKingJobHook(JobLogsHook[BlueKingSettings]):
                 seen_bytes += volume
         return None
 
-    @staticmethod
-    def _batch_chunks(
-        ref: dict[str, Any],
-        index: int,
-        total: int,
-        step: dict[str, Any],
-        step_fields: dict[str, Any],
-        batch: list[dict[str, Any]],
-        logs: list[dict[str, Any]],
-    ) -> tuple[list[LogChunk], int]:
-        """One chunk per host of a batch, from its log entries (:func:`decode_batch_logs`), and the log volume.
-
-        The chunks' headers, records and cursors are built when first read (:class:`_StepHostLines`).
-        """
-        lines = _StepHostLines(ref, index, total, step, step_fields)
-        chunks: list[LogChunk] = []
-        volume = 0
-        for host, entry in zip(batch, logs, strict=True):
-            content = entry.get("log_content") or ""
-            if not content and "file_logs" in entry:
-                content = "\n".join(str(f.get("log_content", "")) for f in entry["file_logs"])
-            volume += len(content)
-            chunks.append(LazyLogChunk(lines, host, content, bool(entry.get("is_truncated"))))
-        return chunks, volume
+    # one chunk per host of a gateway batch (the model's)
+    _batch_chunks = staticmethod(_batch_chunks)
 
     def tail_program(self, settings: BlueKingSettings, job_ref: dict[str, Any], cursor: Any) -> Program[Any]:
         """Yield the log text each host added since ``cursor`` (``{host key: characters shown}``)."""

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from airflow_joblogs.exceptions import InvalidParameterError
-from airflow_joblogs.models import FailedUnit, JobState, JobStatus, LazyLogChunk
+from airflow_joblogs.models import FailedUnit, JobState, JobStatus, LazyLogChunk, LogChunk
 from airflow_joblogs.timestamps import esb_v2_from_ms
 from airflow_joblogs.validation import as_int
 
@@ -344,6 +345,68 @@ class _StepHostLines:
     def cursor(self, chunk: LazyLogChunk) -> dict[str, Any]:
         host = chunk.source
         return {"step": self.index, "host": f"{self.step_id}:{host.get('bk_cloud_id', 0)}:{host.get('ip')}"}
+
+
+def _esb_chunks(ref: dict[str, Any], steps: list[dict[str, Any]], only_hosts: set[str] | None) -> Iterator[LogChunk]:
+    """One :class:`LogChunk` per step and host of an ESB v2 ``get_job_instance_log`` answer's ``data`` (a step
+    without hosts: its header only), each record with the step's and host's fields; ``only_hosts`` limits them to
+    those ``step:cloud:ip`` keys."""
+    for index, step in enumerate(steps, 1):
+        step_fields = {k: step.get(k) for k in ("is_finished", "step_instance_id", "name", "status")}
+        emitted = False
+        for result in step.get("step_results") or []:
+            for ip_log in result.get("ip_logs") or []:
+                host = {**ip_log, "status": result.get("ip_status")}
+                if only_hosts is not None and _host_key(step, host) not in only_hosts:
+                    continue
+                record = {
+                    "job_instance_id": ref["job_instance_id"],
+                    **step_fields,
+                    "ip_status": result.get("ip_status"),
+                    "tag": result.get("tag"),
+                    **ip_log,
+                }
+                if "retry_count" not in record:  # bk-job 3.x sends it as execute_count
+                    record["retry_count"] = ip_log.get("execute_count", 0)
+                yield LogChunk(
+                    text=ip_log.get("log_content") or "",
+                    header=_header(step, index, len(steps), host),
+                    record=record,
+                    cursor={"step": index, "host": _host_key(step, host)},
+                )
+                emitted = True
+        if not emitted and only_hosts is None:
+            yield LogChunk(
+                text="",
+                header=_header(step, index, len(steps), None),
+                record={"job_instance_id": ref["job_instance_id"], **step_fields, "ip_logs": []},
+                cursor={"step": index},
+            )
+
+
+def _batch_chunks(
+    ref: dict[str, Any],
+    index: int,
+    total: int,
+    step: dict[str, Any],
+    step_fields: dict[str, Any],
+    batch: list[dict[str, Any]],
+    logs: list[dict[str, Any]],
+) -> tuple[list[LogChunk], int]:
+    """One chunk per host of a batch, from its log entries (:func:`decode_batch_logs`), and the log volume.
+
+    The chunks' headers, records and cursors are built when first read (:class:`_StepHostLines`).
+    """
+    lines = _StepHostLines(ref, index, total, step, step_fields)
+    chunks: list[LogChunk] = []
+    volume = 0
+    for host, entry in zip(batch, logs, strict=True):
+        content = entry.get("log_content") or ""
+        if not content and "file_logs" in entry:
+            content = "\n".join(str(f.get("log_content", "")) for f in entry["file_logs"])
+        volume += len(content)
+        chunks.append(LazyLogChunk(lines, host, content, bool(entry.get("is_truncated"))))
+    return chunks, volume
 
 
 #: bk-job ``TaskOperationEnum.TERMINATE_JOB``
