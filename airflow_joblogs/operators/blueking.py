@@ -6,9 +6,8 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_joblogs._imports import LazyClass
-from airflow_joblogs.hooks.blueking import (
+from airflow_joblogs.hooks.blueking_model import (
     DEFAULT_LOG_CONCURRENCY,
-    BlueKingJobHook,
     global_var_list,
     job_ref,
     positive_int,
@@ -24,6 +23,7 @@ from airflow_joblogs.sensors.blueking import BlueKingJobWaiting
 
 if TYPE_CHECKING:
     from airflow_joblogs.contract import JobService
+    from airflow_joblogs.hooks.blueking import BlueKingJobHook
 
 
 class BlueKingJobLogOperator(JobLogOperator):

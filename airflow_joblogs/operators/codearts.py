@@ -7,8 +7,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_joblogs._imports import LazyClass
 from airflow_joblogs.exceptions import InvalidParameterError, JobLogsError
-from airflow_joblogs.hooks.codearts import (
-    CodeArtsBuildHook,
+from airflow_joblogs.hooks.codearts_model import (
     build_ref,
     parameter_list,
     validate_build_no,
@@ -21,6 +20,7 @@ from airflow_joblogs.sensors.codearts import CodeArtsBuildWaiting
 
 if TYPE_CHECKING:
     from airflow_joblogs.contract import JobService
+    from airflow_joblogs.hooks.codearts import CodeArtsBuildHook
 from airflow_joblogs.validation import as_number, require_bool
 
 

@@ -8,10 +8,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow_joblogs._imports import LazyClass
 from airflow_joblogs.archive import safe_name
 from airflow_joblogs.exceptions import InvalidParameterError, JobLogsError
-from airflow_joblogs.hooks.qingcloud import (
+from airflow_joblogs.hooks.qingcloud_model import (
     CLUSTER_ACTIONS,
     MAX_LIMIT,
-    QingCloudHook,
     action_clusters,
     cluster_jobs_query,
     job_ref,
@@ -29,6 +28,7 @@ from airflow_joblogs.sensors.qingcloud import QingCloudClusterJobWaiting
 
 if TYPE_CHECKING:
     from airflow_joblogs.contract import JobService
+    from airflow_joblogs.hooks.qingcloud import QingCloudHook
 
 
 class QingCloudClusterJobsOperator(JobLogOperator):

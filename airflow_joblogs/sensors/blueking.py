@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_joblogs._imports import LazyClass
-from airflow_joblogs.hooks.blueking import (
+from airflow_joblogs.hooks.blueking_model import (
     FAILURE_STATUSES,
     JOB_STATUS_NAMES,
     SUCCESS_STATUSES,

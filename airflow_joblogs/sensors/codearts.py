@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_joblogs._imports import LazyClass
-from airflow_joblogs.hooks.codearts import (
+from airflow_joblogs.hooks.codearts_model import (
     BUILD_RESULTS,
     FAILURE_RESULTS,
     SUCCESS_RESULTS,

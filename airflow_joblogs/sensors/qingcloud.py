@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_joblogs._imports import LazyClass
-from airflow_joblogs.hooks.qingcloud import FAILURE_STATUSES, JOB_STATUSES, SUCCESS_STATUSES, job_ref
+from airflow_joblogs.hooks.qingcloud_model import FAILURE_STATUSES, JOB_STATUSES, SUCCESS_STATUSES, job_ref
 from airflow_joblogs.sensors.base import JobSensor
 from airflow_joblogs.waiting import JobWaitMixin
 
