@@ -19,7 +19,7 @@ Set ``JOBLOGS_ARCHIVE_ROOT`` to any ObjectStoragePath URL (``s3://aws_default@bu
 from __future__ import annotations
 
 import os
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, task
 
@@ -52,6 +52,11 @@ with DAG(
         poke_interval=2,
         timeout=600,
         log_tail_lines=5,
+        # a failed job or a timeout fails the index without a retry; a retry covers a try that Airflow itself
+        # lost: with many deferred tasks, a trigger that fires within seconds can race the scheduler, which
+        # then fails the resumed task (apache/airflow#72716, #71580)
+        retries=1,
+        retry_delay=timedelta(seconds=5),
         map_index_template="job {{ task.job_instance_id }}",  # the UI names each index after its job
     ).expand(job_instance_id=jobs.map(lambda job: job["job_instance_id"]))
 
