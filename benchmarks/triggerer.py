@@ -347,6 +347,18 @@ def breakdown(profile: list[list[Any]]) -> list[tuple[str, float]]:
 def measure(
     kind: str, count: int, interval: float, intervals: int, *, service: str = "blueking", profile: bool = False
 ) -> dict[str, Any]:
+    def child(trigger: str, kwargs: Any, url: str) -> str:
+        return CHILD.format(
+            kind=kind,
+            count=count,
+            interval=interval,
+            intervals=intervals,
+            profile=profile,
+            trigger=trigger,
+            kwargs=kwargs,
+            url=url,
+        )
+
     if kind in PEERS:
         trigger, kwargs = PEERS[kind]
         with tempfile.TemporaryDirectory() as folder:
@@ -355,35 +367,10 @@ def measure(
             tls = self_signed(folder) if kind == "dbt" else None
             with emulator_process("standin", tls=tls) as server:
                 env = {"SSL_CERT_FILE": tls[0]} if tls else {}
-                return run_child(
-                    CHILD.format(
-                        kind=kind,
-                        count=count,
-                        interval=interval,
-                        intervals=intervals,
-                        profile=profile,
-                        trigger=trigger,
-                        kwargs=kwargs,
-                        url=server.url,
-                    ),
-                    server.connections,
-                    env=env,
-                )
+                return run_child(child(trigger, kwargs, server.url), server.connections, env=env)
     trigger, kwargs = TRIGGERS[service]
     with emulator_process(service, speed=1e-9) as emulator:  # jobs that stay running
-        return run_child(
-            CHILD.format(
-                kind=kind,
-                count=count,
-                interval=interval,
-                intervals=intervals,
-                profile=profile,
-                trigger=trigger,
-                kwargs=kwargs,
-                url=emulator.url,
-            ),
-            emulator.connections,
-        )
+        return run_child(child(trigger, kwargs, emulator.url), emulator.connections)
 
 
 def _cpu_ms(r: dict[str, Any]) -> float:

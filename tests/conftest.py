@@ -24,7 +24,7 @@ os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")
 # freeze in processes of their own, the e2e suite in a real triggerer).
 os.environ["AIRFLOW__JOBLOGS__GC_FREEZE"] = "False"
 
-from helpers import set_connections, start_moto_server  # noqa: E402
+from helpers import mgn_event_data_fields, set_connections, start_moto_server  # noqa: E402
 
 from airflow_joblogs.emulators import EmulatorServer  # noqa: E402
 from airflow_joblogs.emulators.blueking import BlueKingEmulator  # noqa: E402
@@ -184,9 +184,7 @@ def mgn_log(mgn_server: EmulatorServer):
     botocore keeps only the fields its service model knows: older releases (1.40, for one) do not model
     ``attemptCount`` / ``maxAttemptsCount`` and drop them. ``mgn_log.fields`` lists the ``eventData`` fields kept.
     """
-    import botocore.session
-
-    fields = frozenset(botocore.session.get_session().get_service_model("mgn").shape_for("JobLogEventData").members)
+    fields = mgn_event_data_fields()
 
     def items(job_id: str) -> list[dict]:
         result = []

@@ -185,3 +185,11 @@ def set_connections(monkeypatch: Any, connections: dict[str, dict[str, Any]]) ->
     """Airflow connections from environment variables (``AIRFLOW_CONN_<ID>``), undone after the test."""
     for conn_id, conn in connections.items():
         monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
+
+
+def mgn_event_data_fields() -> frozenset[str]:
+    """The MGN log event fields the installed botocore's service model knows; it drops the others (older
+    releases, 1.40 for one, do not model ``attemptCount`` / ``maxAttemptsCount``)."""
+    import botocore.session
+
+    return frozenset(botocore.session.get_session().get_service_model("mgn").shape_for("JobLogEventData").members)

@@ -167,15 +167,18 @@ def mask(*secrets: Any) -> None:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        for value in values:
-            mask_secret(value)
+        _register(values)
         return
     from asgiref.sync import sync_to_async
 
+    future = asyncio.ensure_future(sync_to_async(_register)(values))
+    _MASKING.add(future)
+    future.add_done_callback(_MASKING.discard)
+
+
+def _register(values: list[str]) -> None:
     for value in values:
-        future = asyncio.ensure_future(sync_to_async(mask_secret)(value))
-        _MASKING.add(future)
-        future.add_done_callback(_MASKING.discard)
+        mask_secret(value)
 
 
 def form_widgets(conn_fields: dict[str, dict[str, Any]]) -> dict[str, Any]:

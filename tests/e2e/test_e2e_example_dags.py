@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+from helpers import mgn_event_data_fields
 
 pytestmark = [pytest.mark.e2e, pytest.mark.every_airflow, pytest.mark.slow, pytest.mark.timeout(420)]
 
@@ -210,13 +211,6 @@ def test_deferred_sensors_waited_in_the_triggerer(e2e_stage, runs):
             assert files, f"no trigger log for {dag_id}.{task_id}"
             events = trigger_log_events(e2e_stage, dag_id, task_id)
             assert any(str(e.get("event", "")).startswith("Trigger fired event") for e in events), (dag_id, task_id)
-
-
-def mgn_event_data_fields() -> frozenset[str]:
-    """The MGN log event fields the installed botocore's service model knows (it drops the others)."""
-    import botocore.session
-
-    return frozenset(botocore.session.get_session().get_service_model("mgn").shape_for("JobLogEventData").members)
 
 
 def test_failed_jobs_fail_their_sensor_with_a_readable_reason(e2e_stage, runs):
