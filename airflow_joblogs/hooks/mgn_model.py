@@ -76,7 +76,7 @@ _JOB_ID = re.compile(r"^mgnjob-[0-9a-zA-Z]{17}$")
 #: the model's SourceServerID (19 characters)
 _SOURCE_SERVER_ID = re.compile(r"^s-[0-9a-zA-Z]{17}$")
 #: StartTest, StartCutover and TerminateTargetInstances take 1 to 200 source servers and 0 to 50 tags, each key and
-#: value at most 256 characters (the model's *SourceServerIDs lists and TagsMap)
+#: value at most 256 characters (the model's ``*SourceServerIDs`` lists and ``TagsMap``)
 MAX_SOURCE_SERVERS = 200
 MAX_TAGS = 50
 MAX_TAG_CHARS = 256

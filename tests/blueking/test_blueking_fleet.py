@@ -11,7 +11,7 @@ from helpers import wait_for_blueking_job
 from airflow_joblogs.emulators.blueking import FLEET_FAILING, FLEET_JOBS, host_log
 from airflow_joblogs.hooks.blueking import BlueKingJobHook
 
-DAG_FILE = Path(__file__).resolve().parents[1] / "example_dags" / "blueking_mapped_fleet.py"
+DAG_FILE = Path(__file__).resolve().parents[2] / "example_dags" / "blueking_mapped_fleet.py"
 
 
 def test_fleet_jobs_start_when_first_asked_about_and_every_tenth_fails(bk):
