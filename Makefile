@@ -2,7 +2,7 @@
 #   make demo    set everything up, run the example DAGs against the bundled emulators
 #   make check   set everything up, run every check CI runs
 #   make e2e     the end-to-end suite alone: a real Airflow, the emulators, moto's S3, Chromium
-#   make e2e-production  the production-shaped deployment (PostgreSQL, Redis, Celery): not in make check
+#   make e2e-production  the production-shaped deployment (PostgreSQL, Redis, Celery), last in make check
 #   make dist    the sdist and the wheel, into dist/ (DIST=<folder> for another), their metadata checked
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -45,7 +45,7 @@ services:
 
 # A real Airflow (api-server, scheduler, dag-processor, triggerer; LocalExecutor, sqlite) running every example
 # DAG and the suite's own DAGs, the connection forms in a browser, and the quickstart page's commands. The
-# production shape (tests/e2e/test_e2e_celery.py, about 19 minutes) is not part of it: make e2e-production.
+# production shape (tests/e2e/test_e2e_celery.py, about 19 minutes) has a target of its own: make e2e-production.
 e2e: setup chromium
 	$(UV) run --frozen pytest -q -p no:cacheprovider -m e2e --ignore=tests/e2e/test_e2e_celery.py \
 		tests/e2e tests/test_quickstart.py
@@ -93,7 +93,7 @@ floor-requirements: uv
 test-floor: uv $(FLOOR_VENV)/.installed
 	$(FLOOR_VENV)/bin/python -m pytest -q -p no:cacheprovider
 
-check: lint typecheck test docs test-floor e2e
+check: lint typecheck test docs test-floor e2e e2e-production
 	@echo "all checks passed"
 
 bench: setup ; $(UV) run --frozen python -m benchmarks $(ARGS)
