@@ -362,9 +362,9 @@ def measure(
     if kind in PEERS:
         trigger, kwargs = PEERS[kind]
         with tempfile.TemporaryDirectory() as folder:
-            from benchmarks.standin import self_signed
+            from airflow_joblogs.emulators.base import self_signed_certificate
 
-            tls = self_signed(folder) if kind == "dbt" else None
+            tls = self_signed_certificate(folder) if kind == "dbt" else None
             with emulator_process("standin", tls=tls) as server:
                 env = {"SSL_CERT_FILE": tls[0]} if tls else {}
                 return run_child(child(trigger, kwargs, server.url), server.connections, env=env)
