@@ -23,7 +23,7 @@ import ssl
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Generator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar, cast
 
@@ -390,6 +390,10 @@ class ServiceClient:
             transport = self.async_transport or _SharedPool(httpx.URL(self.base_url), self.verify)
             self._aclient = httpx.AsyncClient(transport=transport, **self._client_kwargs())
         return self._aclient
+
+    def detached(self) -> ServiceClient:
+        """The same service client with connections of its own (close it with :meth:`close`)."""
+        return replace(self)
 
     def close(self) -> None:
         if self._client is not None:

@@ -12,6 +12,7 @@ import time
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
 from airflow.providers.common.compat.sdk import AirflowTaskTimeout, TaskDeferred
 from helpers import round_trip, set_connections, trigger_events
@@ -165,6 +166,25 @@ def test_on_kill_terminates_the_started_job(job):
         op.execute(context())
     job_id = op.job_ref()["job_instance_id"]
     wait_for_status(job_id, {7})
+    op.on_kill()
+    assert job.terminate_requests[-1] == job_id
+    wait_for_status(job_id, {11})
+
+
+def test_on_kill_terminates_the_job_though_the_interrupted_wait_left_the_client_unusable(job):
+    """execution_timeout's alarm can stop a status request anywhere in the HTTP client, leaving a kept-alive
+    connection half used (h11: "can't handle event type Request when role=CLIENT and state=DONE"); on_kill
+    then cancels over new connections."""
+    op = plan(103, deferrable=True)
+    with pytest.raises(TaskDeferred):
+        op.execute(context())
+    job_id = op.job_ref()["job_instance_id"]
+    wait_for_status(job_id, {7})
+
+    def half_used(request: httpx.Request) -> httpx.Response:
+        raise httpx.LocalProtocolError("can't handle event type Request when role=CLIENT and state=DONE")
+
+    op.run_hook.api._client = httpx.Client(transport=httpx.MockTransport(half_used))
     op.on_kill()
     assert job.terminate_requests[-1] == job_id
     wait_for_status(job_id, {11})

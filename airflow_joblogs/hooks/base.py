@@ -447,8 +447,18 @@ class JobLogsHook(BaseHook, Generic[S]):
         return self._run(lambda settings: self.failure_program(settings, job_ref, status, tail_lines))
 
     def cancel_job(self, job_ref: dict[str, Any]) -> str:
-        """Terminate the job; the service's answer, as a sentence for the task log."""
-        return self._run(lambda settings: self.cancel_program(settings, job_ref))
+        """Terminate the job; the service's answer, as a sentence for the task log.
+
+        Over connections of its own: a cancel comes when a wait is being killed, and the alarm that killed it
+        (``execution_timeout``) may have stopped a request anywhere in the client, leaving a kept-alive
+        connection half used.
+        """
+        api, settings = self.connect()
+        own = api.detached()
+        try:
+            return own.run(self.cancel_program(settings, job_ref))
+        finally:
+            own.close()
 
     async def acancel_job(self, job_ref: dict[str, Any]) -> str:
         return await self._arun(lambda settings: self.cancel_program(settings, job_ref))
