@@ -134,6 +134,46 @@ def test_a_status_check_costs_the_event_loop_about_a_millisecond_of_cpu(bk):
     assert per_check < 0.0015, f"{per_check * 1000:.2f} ms of CPU a check"
 
 
+def test_hooks_on_one_loop_look_their_connection_up_once(bk, monkeypatch):
+    """50 triggers starting together read their connection with one lookup, not 50 (a triggerer starting 5,000
+    spent seconds of its event loop on them); a lookup that failed is not kept, and after
+    SHARED_LOOKUP_SECONDS a changed connection is read."""
+    from airflow.providers.common.compat import connection as compat
+
+    from airflow_joblogs.hooks import base
+
+    lookups: list[str] = []
+    original = compat.get_async_connection
+
+    async def counted(conn_id, hook=None):
+        lookups.append(conn_id)
+        return await original(conn_id, hook)
+
+    monkeypatch.setattr(compat, "get_async_connection", counted)
+    good = bk.connections()["bk_job_default"]
+
+    async def run() -> None:
+        hooks = [BlueKingJobHook("bk_job_default") for _ in range(50)]
+        await asyncio.gather(*(hook.aconnect() for hook in hooks))
+        assert lookups == ["bk_job_default"]
+        assert {hook.settings.base_url for hook in hooks} == {good["host"]}
+
+        with pytest.raises(InvalidParameterError, match="no connection with the id 'bk_job_later'"):
+            await BlueKingJobHook("bk_job_later").aconnect()
+        monkeypatch.setenv("AIRFLOW_CONN_BK_JOB_LATER", json.dumps(good))
+        await BlueKingJobHook("bk_job_later").aconnect()  # the failure was not kept
+
+        moved = dict(good, host=good["host"].replace("127.0.0.1", "localhost"))
+        monkeypatch.setenv("AIRFLOW_CONN_BK_JOB_DEFAULT", json.dumps(moved))
+        assert (await BlueKingJobHook("bk_job_default").aconnect())[1].base_url == good["host"]  # within the time
+        monkeypatch.setattr(base, "SHARED_LOOKUP_SECONDS", 0.0)
+        await asyncio.sleep(0.01)
+        assert (await BlueKingJobHook("bk_job_default").aconnect())[1].base_url == moved["host"]
+        await asyncio.gather(*(hook.aclose() for hook in hooks))
+
+    asyncio.run(run())
+
+
 def test_triggers_on_one_loop_take_turns_on_a_few_connections(bk):
     """40 triggers polling one service share connection pools: far fewer connections than triggers, and none
     left open once they have finished."""
