@@ -27,14 +27,16 @@ READ_CHUNK = 64 * 1024
 
 
 class _Connection:
-    __slots__ = ("idle_since", "reader", "writer")
+    __slots__ = ("idle_since", "reader", "timer", "writer")
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
         self.writer = writer
         self.idle_since = 0.0
+        self.timer = _Timer(self)
 
     def close(self) -> None:
+        self.timer.close()
         try:
             self.writer.close()
         except Exception:  # a transport already gone
@@ -53,33 +55,53 @@ async def _within(awaitable: Any, seconds: float | None) -> Any:
 
 
 class _Timer:
-    """The write and read timeouts of one exchange: a timer that aborts the connection when a write or a read
-    takes longer than allowed (one timer handle per operation, no task), after which the waiting operation
-    fails and :attr:`fired` says which timeout it was."""
+    """The write and read timeouts of a connection's exchanges: aborts the connection when a write or a read takes
+    longer than allowed, after which the waiting operation fails and :attr:`fired` says which timeout it was.
 
-    __slots__ = ("conn", "fired", "handle", "kind")
+    An operation only moves the deadline; the one timer handle, when it comes due early, goes back to sleep
+    until the current deadline (and goes away when no operation waits). A check's three operations would
+    otherwise add and cancel three timers in the loop's heap, which holds every trigger's sleep.
+    """
+
+    __slots__ = ("conn", "due", "fired", "handle", "kind")
 
     def __init__(self, conn: _Connection) -> None:
         self.conn = conn
         self.handle: asyncio.TimerHandle | None = None
+        self.due: float | None = None
         self.kind = ""
         self.fired = ""
 
     def arm(self, seconds: float | None, kind: str) -> None:
-        if self.handle is not None:
+        if seconds is None:
+            self.due = None
+            return
+        loop = asyncio.get_running_loop()
+        due = loop.time() + seconds
+        self.due, self.kind = due, kind
+        if self.handle is not None and self.handle.when() > due:  # a shorter timeout than the one waited for
             self.handle.cancel()
             self.handle = None
-        if seconds is not None:
-            self.kind = kind
-            self.handle = asyncio.get_running_loop().call_later(seconds, self._fire)
+        if self.handle is None:
+            self.handle = loop.call_at(due, self._fire)
 
     def stop(self) -> None:
+        self.due = None
+
+    def close(self) -> None:
+        self.due = None
         if self.handle is not None:
             self.handle.cancel()
             self.handle = None
 
     def _fire(self) -> None:
         self.handle = None
+        if self.due is None:
+            return
+        loop = asyncio.get_running_loop()
+        if loop.time() < self.due:
+            self.handle = loop.call_at(self.due, self._fire)
+            return
         self.fired = self.kind
         self.conn.writer.transport.abort()
 
@@ -215,7 +237,7 @@ class LoopTransport(httpx.AsyncBaseTransport):
         head.append(b"\r\n")
         if chunked:
             body = (b"%x\r\n%s\r\n" % (len(body), body) if body else b"") + b"0\r\n\r\n"
-        timer = _Timer(conn)
+        timer = conn.timer
         try:
             timer.arm(timeouts.get("write"), "write")
             try:

@@ -204,3 +204,30 @@ def test_a_refused_connection_is_a_connect_error():
         assert isinstance(caught.value.__cause__, ConnectionRefusedError)
 
     asyncio.run(main())
+
+
+def test_the_read_timeout_counts_from_each_read_not_from_the_connections_first():
+    """Answers that each come at once, on a connection used for longer than the read timeout, are all read; an
+    answer that takes longer than it afterwards is a read timeout."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _: int) -> None:
+        for n in range(6):
+            await _request_head(reader)
+            if n == 5:
+                await asyncio.sleep(1)
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n%d" % n)
+            await writer.drain()
+
+    async def exchange(client: httpx.AsyncClient) -> list:
+        timeout = httpx.Timeout(5, read=0.3)
+        texts = []
+        for _ in range(5):
+            texts.append((await client.get("/", timeout=timeout)).text)
+            await asyncio.sleep(0.1)
+        with pytest.raises(httpx.ReadTimeout):
+            await client.get("/", timeout=timeout)
+        return texts
+
+    texts, accepted = run(handler, exchange, max_connections=1)
+    assert texts == ["0", "1", "2", "3", "4"]
+    assert accepted == 1
