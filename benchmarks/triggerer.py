@@ -124,8 +124,8 @@ COMPONENTS = [
         ),
     ),
     (
-        "connection pool and HTTP/1.1 (httpcore, h11)",
-        ("/httpcore/", "/h11/", "/anyio/", "/sniffio/", "/httpx/_transports"),
+        "connection pool and HTTP/1.1 (the provider's loop transport; httpcore, h11)",
+        ("/airflow_joblogs/loop_transport", "/httpcore/", "/h11/", "/anyio/", "/sniffio/", "/httpx/_transports"),
     ),
     (
         "decoding (JSON, response, hook decode)",

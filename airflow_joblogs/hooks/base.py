@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
@@ -227,6 +229,40 @@ def field_behaviour(ui: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+#: seconds the hooks of one event loop reuse a connection one of them looked up: triggers started together (a
+#: triggerer starting, a mapped sensor's tasks deferring at once) look it up once, not once each (a lookup costs
+#: the event loop about a millisecond of CPU, several seconds for 5,000 triggers); a connection changed since is
+#: read by the hooks made after that
+SHARED_LOOKUP_SECONDS = 10.0
+_LOOKUPS: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[tuple[type, str], tuple[float, asyncio.Task[Any]]]
+] = weakref.WeakKeyDictionary()
+
+
+async def _shared_lookup(hook_class: type[BaseHook], conn_id: str) -> Connection:
+    """The connection ``conn_id`` (``get_async_connection``), from a lookup shared by the hooks of the running loop:
+    one in progress, or one made in the last :data:`SHARED_LOOKUP_SECONDS`. A failed lookup is not kept."""
+    from airflow.providers.common.compat.connection import get_async_connection
+
+    loop = asyncio.get_running_loop()
+    lookups = _LOOKUPS.setdefault(loop, {})
+    key = (hook_class, conn_id)
+    now = time.monotonic()
+    entry = lookups.get(key)
+    if entry is None or now - entry[0] > SHARED_LOOKUP_SECONDS:
+        # a task of its own: a hook cancelled while waiting does not cancel the lookup the others wait for
+        task = loop.create_task(get_async_connection(conn_id, hook_class))
+        entry = lookups[key] = (now, task)
+
+        def forget_failure(done: asyncio.Task[Any]) -> None:
+            if (done.cancelled() or done.exception() is not None) and lookups.get(key, (0.0, None))[1] is done:
+                del lookups[key]
+
+        task.add_done_callback(forget_failure)
+    conn: Connection = await asyncio.shield(entry[1])
+    return conn
+
+
 class JobLogsHook(BaseHook, Generic[S]):
     """Base for the HTTP service hooks.
 
@@ -326,12 +362,11 @@ class JobLogsHook(BaseHook, Generic[S]):
         return self._api, self._settings
 
     async def aconnect(self) -> tuple[ServiceClient, S]:
-        """:meth:`connect` from an asynchronous connection lookup (triggers on the triggerer's event loop)."""
+        """:meth:`connect` from an asynchronous connection lookup (triggers on the triggerer's event loop); hooks
+        of one event loop share a lookup of their connection made in the last :data:`SHARED_LOOKUP_SECONDS`."""
         if self._api is None or self._settings is None:
-            from airflow.providers.common.compat.connection import get_async_connection
-
             try:
-                conn = await get_async_connection(self.conn_id, type(self))
+                conn = await _shared_lookup(type(self), self.conn_id)
             except AirflowNotFoundException:
                 raise self._missing_connection() from None
             return self._configure(self.client_from_connection(self._checked(conn)))
