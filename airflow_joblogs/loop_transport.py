@@ -48,10 +48,19 @@ def _timeouts(request: httpx.Request) -> dict[str, float | None]:
     return timeout
 
 
-async def _within(awaitable: Any, seconds: float | None) -> Any:
-    if seconds is None:
-        return await awaitable
-    return await asyncio.wait_for(awaitable, seconds)
+class _Expired(Exception):
+    """A wait for a connection outlasted the pool timeout."""
+
+
+def _expire(waiter: asyncio.Future[Any]) -> None:
+    if not waiter.done():
+        waiter.set_exception(_Expired())
+
+
+def _close_opened(opening: asyncio.Task[tuple[asyncio.StreamReader, asyncio.StreamWriter]]) -> None:
+    """Close a connection opened after nobody waited for it any more."""
+    if not opening.cancelled() and opening.exception() is None:
+        opening.result()[1].close()
 
 
 class _Timer:
@@ -136,10 +145,15 @@ class LoopTransport(httpx.AsyncBaseTransport):
                 self._discard(conn, wake=False)
             if self._open < self._max:
                 return await self._connect(request)
-            waiter: asyncio.Future[_Connection | None] = asyncio.get_running_loop().create_future()
+            # No asyncio.wait_for here or below: before Python 3.12 it returns the result of a wait that ended as
+            # its task was cancelled, and the cancellation (a triggerer stopping a trigger) is lost.
+            loop = asyncio.get_running_loop()
+            waiter: asyncio.Future[_Connection | None] = loop.create_future()
             self._waiters.append(waiter)
+            pool_timeout = _timeouts(request).get("pool")
+            expiry = loop.call_later(pool_timeout, _expire, waiter) if pool_timeout is not None else None
             try:
-                handed = await _within(waiter, _timeouts(request).get("pool"))
+                handed = await waiter
             except BaseException as exc:
                 if waiter in self._waiters:
                     self._waiters.remove(waiter)
@@ -149,9 +163,12 @@ class LoopTransport(httpx.AsyncBaseTransport):
                         self._wake()
                     else:
                         self._release(passed, reusable=True)
-                if isinstance(exc, asyncio.TimeoutError):
+                if isinstance(exc, _Expired):
                     raise httpx.PoolTimeout("timed out waiting for a connection", request=request) from None
                 raise
+            finally:
+                if expiry is not None:
+                    expiry.cancel()
             if handed is not None:
                 return handed
             # a connection closed: a slot is free, go round again
@@ -161,20 +178,30 @@ class LoopTransport(httpx.AsyncBaseTransport):
         tls = url.scheme == "https"
         port = url.port or (443 if tls else 80)
         self._open += 1
-        try:
-            reader, writer = await _within(
-                asyncio.open_connection(
-                    url.host,
-                    port,
-                    ssl=(self._ssl or ssl.create_default_context()) if tls else None,
-                    server_hostname=url.host if tls else None,
-                    limit=MAX_HEAD_BYTES,
-                ),
-                _timeouts(request).get("connect"),
+        opening = asyncio.ensure_future(
+            asyncio.open_connection(
+                url.host,
+                port,
+                ssl=(self._ssl or ssl.create_default_context()) if tls else None,
+                server_hostname=url.host if tls else None,
+                limit=MAX_HEAD_BYTES,
             )
-        except asyncio.TimeoutError:
+        )
+        try:
+            try:
+                done, _ = await asyncio.wait({opening}, timeout=_timeouts(request).get("connect"))
+            except BaseException:
+                opening.cancel()
+                opening.add_done_callback(_close_opened)
+                raise
+            if not done:
+                opening.cancel()
+                opening.add_done_callback(_close_opened)
+                raise httpx.ConnectTimeout("timed out while connecting", request=request)
+            reader, writer = opening.result()
+        except httpx.ConnectTimeout:
             self._lost()
-            raise httpx.ConnectTimeout("timed out while connecting", request=request) from None
+            raise
         except OSError as exc:
             self._lost()
             raise httpx.ConnectError(str(exc) or type(exc).__name__, request=request) from exc

@@ -231,3 +231,27 @@ def test_the_read_timeout_counts_from_each_read_not_from_the_connections_first()
     texts, accepted = run(handler, exchange, max_connections=1)
     assert texts == ["0", "1", "2", "3", "4"]
     assert accepted == 1
+
+
+def test_a_request_cancelled_as_its_connection_is_handed_over_is_cancelled():
+    """A trigger cancelled (a triggerer stopping it) just as a connection it waited for came free stops, and the
+    connection goes to the next request (asyncio.wait_for before Python 3.12 would have swallowed the
+    cancellation and sent the request)."""
+
+    async def exchange(client: httpx.AsyncClient) -> tuple:
+        transport = client._transport
+        assert (await client.get("/")).status_code == 200  # one connection, idle now
+        request = client.build_request("GET", "/")
+        held = await transport._acquire(request)  # the pool's only connection, taken
+        waiting = asyncio.ensure_future(client.get("/"))
+        await asyncio.sleep(0.05)
+        assert not waiting.done()
+        transport._release(held, reusable=True)  # handed to the waiting request ...
+        waiting.cancel()  # ... as it is cancelled
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        return (await client.get("/")).status_code, transport._open
+
+    (status, open_connections), accepted = run(keep_alive_json, exchange, max_connections=1)
+    assert status == 200 and open_connections == 1
+    assert accepted == 1
