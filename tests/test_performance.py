@@ -113,7 +113,7 @@ def test_the_first_check_waits_no_longer_than_the_deadline(bk):
 def test_a_status_check_costs_the_event_loop_about_a_millisecond_of_cpu(bk):
     """A triggerer's capacity is the CPU a check costs its one event loop: 200 hooks on one loop checking together,
     after a first round (connections, URLs), take at most 1.5 ms of the loop thread's CPU a check (httpx's
-    default transport took 3-4 ms here, and a triggerer with 5,000 triggers every 30 s fell behind for good)."""
+    default transport took about 3 ms here, and a triggerer with 5,000 triggers every 30 s fell behind for good)."""
     ref = {"job_instance_id": 1003, "bk_scope_type": "biz", "bk_scope_id": "2"}
 
     async def run() -> float:
