@@ -352,6 +352,8 @@ async def _read_response(
         stream=httpx.ByteStream(content),
         extensions={"http_version": version, "reason_phrase": reason},
     )
+    if raw.isascii():  # what httpx would find, scanning every header again for each new copy of them
+        response.headers.encoding = "ascii"
     return response, keep
 
 

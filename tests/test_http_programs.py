@@ -230,3 +230,67 @@ def test_a_stale_batch_answer_is_asked_again_and_every_host_keeps_its_own_log(bk
     assert [c.text for c in chunks] == [host_log(job, step, host) for host in step.hosts]
     assert [c.record["bk_host_id"] for c in chunks] == [host.host_id for host in step.hosts]
     assert [c.cursor["host"] for c in chunks] == [f"{step.step_instance_id}:0:{host.ip}" for host in step.hosts]
+
+
+# -- cookies --------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("asynchronous", [False, True])
+def test_a_cookie_the_service_sets_is_sent_back_and_answers_without_one_skip_the_jar(monkeypatch, asynchronous):
+    """A cookie a service sets (a load balancer's affinity, say) comes back on the next request, as with httpx's
+    own clients; an answer that sets none is not handed to the standard library's cookie jar, whose wrapping of
+    every response cost a tenth of a status check."""
+    import http.cookiejar
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    seen: list[str | None] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.headers.get("Cookie"))
+            body = b'{"ok": true}'
+            self.send_response(200)
+            if self.path.startswith("/login"):
+                self.send_header("Set-Cookie", "affinity=node-2; Path=/")
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    jar_calls: list[str] = []
+    original = http.cookiejar.CookieJar.extract_cookies
+
+    def counted(self, response, request):  # type: ignore[no-untyped-def]
+        jar_calls.append(request.get_full_url())
+        return original(self, response, request)
+
+    monkeypatch.setattr(http.cookiejar.CookieJar, "extract_cookies", counted)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    client = ServiceClient("test", f"http://127.0.0.1:{server.server_address[1]}", allow_http=True)
+    paths = ["/status", "/login", "/status"]
+
+    def decode(response: httpx.Response) -> object:
+        return response.json()
+
+    try:
+        if asynchronous:
+
+            async def calls() -> list[object]:
+                try:
+                    return [await client.acall(ApiRequest("GET", p), decode) for p in paths]
+                finally:
+                    await client.aclose()
+
+            answers = asyncio.run(calls())
+        else:
+            answers = [client.call(ApiRequest("GET", p), decode) for p in paths]
+            client.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert answers == [{"ok": True}] * 3
+    assert seen == [None, None, "affinity=node-2"]
+    assert len(jar_calls) == 1 and jar_calls[0].endswith("/login")
