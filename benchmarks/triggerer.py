@@ -168,6 +168,16 @@ def cpu():
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
 
+# The garbage collector's passes, by generation: their count and the CPU they took (a full pass stops the loop).
+gc_passes, gc_seconds, _gc_began = [0, 0, 0], [0.0, 0.0, 0.0], [0.0]
+def _gc_watch(phase, info):
+    if phase == "start":
+        _gc_began[0] = time.thread_time()
+    else:
+        gc_passes[info["generation"]] += 1
+        gc_seconds[info["generation"]] += time.thread_time() - _gc_began[0]
+gc.callbacks.append(_gc_watch)
+
 # Every sleep of a second or more is a trigger waiting for its next check: record when it was due and when it woke.
 wakeups = []  # (due, late)
 _sleep = asyncio.sleep
@@ -277,7 +287,7 @@ async def main():
     await dog
     stop.clear()
     samples.clear()
-    before = rss_kib()
+    before, objects_before = rss_kib(), len(gc.get_objects())
     if KIND == "floor":
         tasks = [asyncio.create_task(floor_trigger(floor, events)) for _ in range(COUNT)]
     else:
@@ -289,6 +299,7 @@ async def main():
         import cProfile
         profiler = cProfile.Profile(time.thread_time)  # CPU time of the loop's thread, not wall-clock time
     steady_start, cpu_start = time.perf_counter(), cpu()
+    gc_passes[:], gc_seconds[:] = [0, 0, 0], [0.0, 0.0, 0.0]
     served_start = await asyncio.to_thread(served)
     if PROFILE:
         profiler.enable()
@@ -297,7 +308,8 @@ async def main():
         profiler.disable()
     served_end = await asyncio.to_thread(served)
     cpu_steady, steady = cpu() - cpu_start, time.perf_counter() - steady_start
-    after = rss_kib()
+    gc_steady = (list(gc_passes), list(gc_seconds))
+    after, objects_after = rss_kib(), len(gc.get_objects())
     stop.set()
     await dog
     for task in tasks:
@@ -314,6 +326,8 @@ async def main():
         "checks_due": len(due), "checks_late": sum(1 for late in due if late > LATE),
         "worst_check_delay": max(due, default=0.0),
         "log_bytes": os.path.getsize(LOGFILE), "gc_frozen": gc.get_freeze_count(),
+        "gc_passes": gc_steady[0], "gc_seconds": gc_steady[1], "objects_before": objects_before,
+        "objects_per_trigger": (objects_after - objects_before) / COUNT,
     }}
     if PROFILE:
         import pstats

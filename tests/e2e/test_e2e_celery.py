@@ -118,8 +118,18 @@ def report(request: pytest.FixtureRequest, text: str) -> None:
 
 # -- reading the deployment ---------------------------------------------------------------------------------
 def mapped_tis(stage: Stage, dag_id: str) -> dict[int, dict[str, Any]]:
-    reply = stage.airflow.api("GET", f"dags/{dag_id}/dagRuns/{RUN_ID}/taskInstances", params={"limit": 1000})
-    return {ti["map_index"]: ti for ti in reply["task_instances"]}
+    """Every task instance of the run by map index, page by page (the API answers 100 at most at a time)."""
+    tis: dict[int, dict[str, Any]] = {}
+    while True:
+        reply = stage.airflow.api(
+            "GET",
+            f"dags/{dag_id}/dagRuns/{RUN_ID}/taskInstances",
+            params={"limit": 100, "offset": len(tis), "order_by": "map_index"},
+        )
+        page = reply["task_instances"]
+        tis.update((ti["map_index"], ti) for ti in page)
+        if not page or len(tis) >= reply["total_entries"]:
+            return tis
 
 
 def triggers_by_triggerer(stage: Stage, dag_id: str) -> dict[int, str | None]:
