@@ -491,26 +491,27 @@ class ServiceClient:
     def request_id(self, response: httpx.Response) -> str | None:
         return response.headers.get(self.request_id_header)
 
-    def _url(self, client: httpx.Client | httpx.AsyncClient, request: ApiRequest) -> httpx.URL | str:
-        """The request's URL (the base URL, its path and query) as httpx builds it, built once per path and query
-        and kept (16 at most): parsing and quoting a URL is a good part of what a small request costs the client,
-        and a trigger asks the same one at every check. The path alone where a query value is not a plain value."""
+    def _build(self, client: httpx.Client | httpx.AsyncClient, request: ApiRequest) -> httpx.Request:
+        """The httpx request, its URL (the base URL, the path and the query) built once per path and query and
+        kept (16 at most): parsing and quoting a URL is a good part of what a small request costs the client, and
+        a trigger asks the same one at every check. Built whole each time where a query value is not a plain
+        value."""
         params = request.params
         try:
             key = (request.path, tuple((k, type(v), v) for k, v in params.items()) if params else ())
             url = self._urls.get(key)
         except TypeError:  # a list of values: let httpx build it each time
-            return request.path
-        if url is None:
+            key, url = None, None
+        if url is not None:
+            params = None
+        built = client.build_request(
+            request.method, url or request.path, params=params, json=request.json, headers=request.headers
+        )
+        if url is None and key is not None:
             if len(self._urls) >= 16:
                 self._urls.clear()
-            url = self._urls[key] = client.build_request(request.method, request.path, params=params).url
-        return url
-
-    def _build(self, client: httpx.Client | httpx.AsyncClient, request: ApiRequest) -> httpx.Request:
-        url = self._url(client, request)
-        params = request.params if isinstance(url, str) else None
-        return client.build_request(request.method, url, params=params, json=request.json, headers=request.headers)
+            self._urls[key] = built.url
+        return built
 
     def _attempt(self, request: ApiRequest, decode: Decode) -> Any:
         try:
