@@ -15,6 +15,7 @@ hook method share one implementation.
 from __future__ import annotations
 
 import asyncio
+import http.cookiejar
 import logging
 import os
 import random
@@ -337,31 +338,54 @@ def _transport_fault(exc: httpx.TransportError) -> str:
     return text
 
 
+class _NoCookies(http.cookiejar.CookieJar):
+    """The empty jar every :class:`_Cookies` starts with, shared: it never holds a cookie."""
+
+    def set_cookie(self, cookie: http.cookiejar.Cookie) -> None:
+        raise RuntimeError("the shared empty cookie jar holds no cookie")
+
+
+_NO_COOKIES = _NoCookies()
+
+
 class _Cookies(httpx.Cookies):
-    """httpx's cookie jar, skipped for a response that sets no cookie: httpx hands every response to the standard
-    library's jar, which wraps it in a urllib request and an email message first, a tenth of the CPU a status
-    check costs a triggerer's event loop; with no ``Set-Cookie`` there is nothing to keep."""
+    """httpx's cookies, without a jar of their own until a service sets one, and without the standard library's
+    jar for an answer that sets none: httpx hands every response to it, and it wraps each in a urllib request
+    and an email message first, a tenth of the CPU a status check cost a triggerer's event loop; a jar of its
+    own was a dozen objects more per trigger."""
+
+    def __init__(self) -> None:
+        self.jar = _NO_COOKIES
+
+    def _own_jar(self) -> None:
+        if self.jar is _NO_COOKIES:
+            self.jar = http.cookiejar.CookieJar()
 
     def extract_cookies(self, response: httpx.Response) -> None:
         headers = response.headers
         if "set-cookie" in headers or "set-cookie2" in headers:
+            self._own_jar()
             super().extract_cookies(response)
+
+    def set(self, name: str, value: str, domain: str = "", path: str = "/") -> None:
+        self._own_jar()
+        super().set(name, value, domain, path)
+
+    def update(self, cookies: Any = None) -> None:  # type: ignore[override]  # httpx.Cookies.update's signature
+        self._own_jar()
+        super().update(cookies)
 
 
 class _OwnCookieJar:
-    """Gives an httpx client the :class:`_Cookies` jar (ours never take cookies when built)."""
+    """Gives an httpx client a :class:`_Cookies` (ours never take cookies when built). ``_cookies`` is what
+    httpx keeps behind its ``cookies`` property; were it renamed, the client would keep httpx's own jar and
+    work as before."""
 
-    _jar: _Cookies | None = None
+    _cookies: httpx.Cookies
 
-    @property
-    def cookies(self) -> httpx.Cookies:
-        if self._jar is None:
-            self._jar = _Cookies()
-        return self._jar
-
-    @cookies.setter
-    def cookies(self, cookies: Any) -> None:
-        self._jar = _Cookies(cookies)
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._cookies = _Cookies()
 
 
 class _Client(_OwnCookieJar, httpx.Client):

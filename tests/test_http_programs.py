@@ -271,6 +271,7 @@ def test_a_cookie_the_service_sets_is_sent_back_and_answers_without_one_skip_the
     threading.Thread(target=server.serve_forever, daemon=True).start()
     client = ServiceClient("test", f"http://127.0.0.1:{server.server_address[1]}", allow_http=True)
     paths = ["/status", "/login", "/status"]
+    other = ServiceClient("test", f"http://127.0.0.1:{server.server_address[1]}", allow_http=True)
 
     def decode(response: httpx.Response) -> object:
         return response.json()
@@ -288,9 +289,13 @@ def test_a_cookie_the_service_sets_is_sent_back_and_answers_without_one_skip_the
         else:
             answers = [client.call(ApiRequest("GET", p), decode) for p in paths]
             client.close()
+        other.client.cookies.set("team", "data")  # a cookie set by hand is sent too
+        other.client.cookies.update({"zone": "a"})
+        other.call(ApiRequest("GET", "/status"), decode)
+        other.close()
     finally:
         server.shutdown()
         server.server_close()
     assert answers == [{"ok": True}] * 3
-    assert seen == [None, None, "affinity=node-2"]
+    assert seen == [None, None, "affinity=node-2", "team=data; zone=a"]
     assert len(jar_calls) == 1 and jar_calls[0].endswith("/login")
