@@ -452,8 +452,8 @@ def run(
                 Row(
                     "triggerer",
                     f"{what}: CPU per check",
-                    round(_cpu_ms(r), 3),
-                    " ms",
+                    round(_cpu_ms(r), 3) if r["checks"] else "none answered",
+                    " ms" if r["checks"] else "",
                     detail=f"{r['checks']:,} checks answered of {r['expected_checks']:,.0f} due in "
                     f"{r['steady_seconds']:.0f} s, {r['cpu_steady']:.1f} s CPU",
                     extra={"kind": kind, "count": count, "result": r},
@@ -492,11 +492,14 @@ def run(
             peer = scale.get((kind, count))
             if not ours or not peer:
                 continue
+            cpu = (
+                f"{_cpu_ms(peer) / _cpu_ms(ours):.2f}x" if peer["checks"] and ours["checks"] else "n/a (none answered)"
+            )
             rows.append(
                 Row(
                     "triggerer",
                     f"ratio {LABELS[kind]} / ours, {count:,} triggers: CPU per check, memory per trigger, worst lag",
-                    f"{_cpu_ms(peer) / _cpu_ms(ours):.2f}x, "
+                    f"{cpu}, "
                     f"{peer['kib_per_trigger'] / max(0.001, ours['kib_per_trigger']):.2f}x, "
                     f"{peer['worst_lag'] / ours['worst_lag']:.2f}x",
                     "",
