@@ -515,12 +515,27 @@ class ServiceClient:
     def request_id(self, response: httpx.Response) -> str | None:
         return response.headers.get(self.request_id_header)
 
+    def _kept_url(self, key: Any, make: Callable[[], httpx.URL]) -> httpx.URL:
+        url = self._urls.get(key)
+        if url is None:
+            if len(self._urls) >= 16:
+                self._urls.clear()
+            url = self._urls[key] = make()
+        return url
+
     def _build(self, client: httpx.Client | httpx.AsyncClient, request: ApiRequest) -> httpx.Request:
         """The httpx request, its URL (the base URL, the path and the query) built once per path and query and
         kept (16 at most): parsing and quoting a URL is a good part of what a small request costs the client, and
         a trigger asks the same one at every check. Built whole each time where a query value is not a plain
-        value."""
+        value. An auth that signs the query (:meth:`_signs_query`) signs it here, on the base URL and path kept."""
+        if self._signs_query():
+            base = self._kept_url((request.path, None), lambda: client.build_request("GET", request.path).url)
+            query = cast(Any, self.auth).sign_query(request.method, base.path, request.params or {})
+            signed = base.copy_with(query=query.encode("ascii"))
+            return client.build_request(request.method, signed, json=request.json, headers=request.headers)
         params = request.params
+        key: Any
+        url: httpx.URL | None
         try:
             key = (request.path, tuple((k, type(v), v) for k, v in params.items()) if params else ())
             url = self._urls.get(key)
@@ -532,15 +547,21 @@ class ServiceClient:
             request.method, url or request.path, params=params, json=request.json, headers=request.headers
         )
         if url is None and key is not None:
-            if len(self._urls) >= 16:
-                self._urls.clear()
-            self._urls[key] = built.url
+            self._kept_url(key, lambda: built.url)
         return built
+
+    def _signs_query(self) -> bool:
+        """Whether the auth signs a request's query as it is built (``sign_query(method, path, params)``, the
+        full query string): the request then goes without httpx's auth flow, which would sign it again."""
+        return callable(getattr(self.auth, "sign_query", None))
+
+    def _send_auth(self) -> Any:
+        return None if self._signs_query() else httpx.USE_CLIENT_DEFAULT
 
     def _attempt(self, request: ApiRequest, decode: Decode) -> Any:
         try:
             client = self.client
-            response = client.send(self._build(client, request))
+            response = client.send(self._build(client, request), auth=self._send_auth())
         except httpx.TransportError as exc:
             raise self._transport_error(request, exc) from None
         try:
@@ -551,7 +572,7 @@ class ServiceClient:
     async def _aattempt(self, request: ApiRequest, decode: Decode) -> Any:
         try:
             client = self.aclient
-            response = await client.send(self._build(client, request))
+            response = await client.send(self._build(client, request), auth=self._send_auth())
         except httpx.TransportError as exc:
             raise self._transport_error(request, exc) from None
         try:

@@ -3,8 +3,9 @@
 Every request carries ``access_key_id``, ``signature_method=HmacSHA256``, ``signature_version=1``,
 ``version=1`` and a UTC ``time_stamp``; the server rejects a time stamp more than 60 seconds off
 (ret_code 1300). The string to sign is ``GET\\n<path>\\n<canonical query>``; the base64 signature is
-appended, URL-encoded, as the last parameter. :class:`QingCloudSignatureV1` signs in httpx's auth flow,
-which runs once per attempt, so a retried request gets a fresh time stamp and signature.
+appended, URL-encoded, as the last parameter. :class:`QingCloudSignatureV1` signs each attempt, so a retried
+request gets a fresh time stamp and signature: as the service client builds the request
+(:meth:`~QingCloudSignatureV1.sign_query`), or in httpx's auth flow for a request built elsewhere.
 
 The signature travels in the URL, and httpx logs request URLs (at INFO, when a logging setup lets it
 through): a filter on the ``httpx`` logger replaces the signature with ``***`` in those records.
@@ -120,11 +121,17 @@ class QingCloudSignatureV1(httpx.Auth):
         signature = signature_v1(self._secret, method, path, signed)
         return canonical_query(signed) + "&signature=" + quote_plus(signature)
 
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        if request.method != "GET":
+    def sign_query(self, method: str, path: str, params: Mapping[str, str]) -> str:
+        """:meth:`sign`, for a request being built: :class:`~airflow_joblogs.http.ServiceClient` signs a request
+        as it builds it (once per attempt), so its URL is parsed once, not built unsigned, read back and built
+        again."""
+        if method != "GET":
             # The hooks only send GET; a form-encoded POST would need its body signed instead.
-            raise ValueError(f"QingCloud signature v1 is implemented for GET requests, not {request.method}")
+            raise ValueError(f"QingCloud signature v1 is implemented for GET requests, not {method}")
+        return self.sign(method, path, params)
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         params = dict(request.url.params.multi_items())
-        query = self.sign(request.method, request.url.path, params)
+        query = self.sign_query(request.method, request.url.path, params)
         request.url = request.url.copy_with(query=query.encode("ascii"))
         yield request

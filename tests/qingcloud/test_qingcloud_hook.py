@@ -526,3 +526,41 @@ def test_the_official_sdk_works_against_the_emulator(qc):
     )
     assert posted == SEED_RESPONSE
     assert connect("wrong-secret").describe_cluster_jobs(cluster=CLUSTER_ID)["ret_code"] == 1200
+
+
+# -- cost -----------------------------------------------------------------------------------------------------------
+def test_a_status_check_signs_its_request_as_it_is_built_and_parses_one_url(qc, monkeypatch):
+    """QingCloud signs every request's query, and each request's ``req_id`` makes its URL new: built unsigned, read
+    back and built again by the signer, a status check parsed four URLs (about half its CPU, httpx checking every
+    character each time); signed as it is built, it parses one once the base URL and path are kept. Sync and async
+    alike, and the emulator checks every signature."""
+    from httpx import _urlparse, _urls
+
+    parses: list[str] = []
+    original = _urlparse.urlparse
+
+    def counted(url: str = "", **kwargs: object) -> object:
+        parses.append(url or str(kwargs.get("query", "")))
+        return original(url, **kwargs)
+
+    hook = QingCloudHook()
+    ref = {"jobs": ["j-addnodes01"], "app": APP_ID}
+    hook.job_status_from_ref(ref)  # the base URL and path kept
+    monkeypatch.setattr(_urlparse, "urlparse", counted)  # copies of a URL
+    monkeypatch.setattr(_urls, "urlparse", counted)  # new URLs
+    statuses = [hook.job_status_from_ref(ref) for _ in range(3)]
+    sync_parses = len(parses)
+
+    async def checks() -> list:
+        ahook = QingCloudHook()
+        try:
+            await ahook.ajob_status_from_ref(ref)
+            parses.clear()
+            return [await ahook.ajob_status_from_ref(ref) for _ in range(3)]
+        finally:
+            await ahook.aclose()
+
+    statuses += asyncio.run(checks())
+    assert {s.job_id for s in statuses} == {"j-addnodes01"}
+    assert sync_parses == 3, sync_parses
+    assert len(parses) == 3, parses
