@@ -40,7 +40,7 @@ from airflow_joblogs.exceptions import (
     RemoteValidationError,
     TransientError,
 )
-from airflow_joblogs.loop_shared import LoopShared
+from airflow_joblogs.loop_shared import Lease, LoopShared
 from airflow_joblogs.loop_transport import LoopTransport
 from airflow_joblogs.models import LogChunk
 
@@ -219,44 +219,13 @@ def ssl_context(verify: bool | str) -> ssl.SSLContext:
         return context
 
 
-#: async clients one connection pool serves at most, and the connections it opens at most: a handful of
-#: kept-alive connections is plenty for a few dozen clients that each send a request every few seconds, and the
-#: connections grow with the clients, so a slow service (each answer taking its time) still answers them all.
+#: service clients one async httpx client (and its connection pool) serves at most, and the connections that
+#: pool opens at most: a handful of kept-alive connections is plenty for a few dozen triggers that each send a
+#: request every few seconds, and the clients and connections grow with the triggers, so a slow service (each
+#: answer taking its time) still answers them all.
 POOL_HOLDERS = 32
 POOL_CONNECTIONS = 8
-_POOLS: LoopShared[LoopTransport] = LoopShared(capacity=POOL_HOLDERS)
-
-
-class _SharedPool(httpx.AsyncBaseTransport):
-    """An async client's hold on a connection pool it shares with other clients on its event loop that talk to
-    the same origin with the same TLS settings.
-
-    A triggerer polls many jobs from one event loop, typically less often than a kept-alive connection lasts
-    (5 s): with a pool each, every trigger opened a new connection at every check and held it, idle, until
-    the next; a thousand triggers held a thousand sockets, and the connections' objects, each outliving
-    several garbage collections, filled the collector's oldest generation, whose full passes stop the event
-    loop. Sharing a pool, the triggers take turns on a few connections that stay alive (a request waits for one
-    when all are busy). The pool closes with its last holder.
-
-    The pool is a :class:`~airflow_joblogs.loop_transport.LoopTransport`, not httpx's default transport: with
-    httpcore's, a status check cost the event loop 3-4 ms of CPU, and a triggerer running 5,000 triggers
-    every 30 s fell behind for good.
-    """
-
-    def __init__(self, url: httpx.URL, verify: bool | str) -> None:
-        context = ssl_context(verify)
-
-        def make() -> tuple[LoopTransport, Callable[[], Any]]:
-            transport = LoopTransport(context, POOL_CONNECTIONS)
-            return transport, transport.aclose
-
-        self._lease = _POOLS.lease((url.scheme, url.host, url.port, id(context)), make)
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        return await self._lease.resource.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        await _POOLS.release(self._lease)
+_CLIENTS: LoopShared[httpx.AsyncClient] = LoopShared(capacity=POOL_HOLDERS)
 
 
 def _certificate_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
@@ -414,6 +383,7 @@ class ServiceClient:
     async_transport: httpx.AsyncBaseTransport | None = None
     _client: httpx.Client | None = field(default=None, init=False, repr=False)
     _aclient: httpx.AsyncClient | None = field(default=None, init=False, repr=False)
+    _alease: Lease[httpx.AsyncClient] | None = field(default=None, init=False, repr=False)
     _urls: dict[Any, httpx.URL] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -432,9 +402,10 @@ class ServiceClient:
 
     # -- clients --------------------------------------------------------------------------------------
     def _client_kwargs(self) -> dict[str, Any]:
+        """What an httpx client of this service client is made with. Not the auth: it goes with each request
+        (:meth:`_request_auth`), so service clients with other credentials can share an async client."""
         return {
             "base_url": self.base_url,
-            "auth": self.auth,
             "verify": ssl_context(self.verify),
             "timeout": httpx.Timeout(self.timeout, connect=self.connect_timeout),
             "headers": {"User-Agent": "airflow-joblogs", **self.headers},
@@ -449,10 +420,44 @@ class ServiceClient:
 
     @property
     def aclient(self) -> httpx.AsyncClient:
+        """The async client: with no ``async_transport`` given, one shared by the service clients on the running
+        event loop that have the same base URL, TLS settings, timeouts and headers, :data:`POOL_HOLDERS` at most
+        each, over a :class:`~airflow_joblogs.loop_transport.LoopTransport` of its own.
+
+        A triggerer polls many jobs from one event loop. With a client and a pool each, every trigger held an
+        httpx client (a dozen objects) and opened a connection at every check, idle until the next; objects that
+        live as long as a trigger fill the garbage collector's oldest generation, whose full passes stop the
+        loop. Sharing, the triggers take turns on a few kept-alive connections (a request waits for one when all
+        are busy), and the client and its connections close with their last holder. The lean transport, not
+        httpx's default: with httpcore's, a status check cost the event loop 3-4 ms of CPU, and a triggerer
+        running 5,000 triggers every 30 s fell behind for good.
+        """
         if self._aclient is None:
-            transport = self.async_transport or _SharedPool(httpx.URL(self.base_url), self.verify)
-            self._aclient = _AsyncClient(transport=transport, **self._client_kwargs())
+            if self.async_transport is not None:
+                self._aclient = _AsyncClient(transport=self.async_transport, **self._client_kwargs())
+            else:
+                kwargs = self._client_kwargs()
+                key = (
+                    self.base_url,
+                    id(kwargs["verify"]),
+                    self.timeout,
+                    self.connect_timeout,
+                    *kwargs["headers"].items(),
+                )
+
+                def make() -> tuple[httpx.AsyncClient, Callable[[], Any]]:
+                    transport = LoopTransport(kwargs["verify"], POOL_CONNECTIONS)
+                    client = _AsyncClient(transport=transport, **kwargs)
+                    return client, client.aclose
+
+                self._alease = _CLIENTS.lease(key, make)
+                self._aclient = self._alease.resource
         return self._aclient
+
+    def _request_auth(self) -> Any:
+        """The auth a request goes with: this service client's, or none where it signs the query as the request
+        is built (:meth:`_signs_query`)."""
+        return None if self._signs_query() else self.auth
 
     def detached(self) -> ServiceClient:
         """The same service client with connections of its own (close it with :meth:`close`)."""
@@ -464,9 +469,11 @@ class ServiceClient:
             self._client = None
 
     async def aclose(self) -> None:
-        if self._aclient is not None:
-            await self._aclient.aclose()
-            self._aclient = None
+        client, lease, self._aclient, self._alease = self._aclient, self._alease, None, None
+        if lease is not None:
+            await _CLIENTS.release(lease)
+        elif client is not None:
+            await client.aclose()
 
     # -- one call, with retries -------------------------------------------------------------------------
     def _retry_kwargs(self, request: ApiRequest) -> dict[str, Any]:
@@ -555,13 +562,10 @@ class ServiceClient:
         full query string): the request then goes without httpx's auth flow, which would sign it again."""
         return callable(getattr(self.auth, "sign_query", None))
 
-    def _send_auth(self) -> Any:
-        return None if self._signs_query() else httpx.USE_CLIENT_DEFAULT
-
     def _attempt(self, request: ApiRequest, decode: Decode) -> Any:
         try:
             client = self.client
-            response = client.send(self._build(client, request), auth=self._send_auth())
+            response = client.send(self._build(client, request), auth=self._request_auth())
         except httpx.TransportError as exc:
             raise self._transport_error(request, exc) from None
         try:
@@ -572,7 +576,7 @@ class ServiceClient:
     async def _aattempt(self, request: ApiRequest, decode: Decode) -> Any:
         try:
             client = self.aclient
-            response = await client.send(self._build(client, request), auth=self._send_auth())
+            response = await client.send(self._build(client, request), auth=self._request_auth())
         except httpx.TransportError as exc:
             raise self._transport_error(request, exc) from None
         try:

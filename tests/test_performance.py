@@ -134,6 +134,34 @@ def test_a_status_check_costs_the_event_loop_about_a_millisecond_of_cpu(bk):
     assert per_check < 0.0015, f"{per_check * 1000:.2f} ms of CPU a check"
 
 
+def test_hooks_on_one_loop_share_an_http_client_and_each_request_keeps_its_own_credentials(bk, monkeypatch):
+    """40 hooks on one event loop hold 2 httpx clients (32 at most each), not 40: a client's dozen objects lived as
+    long as its trigger. Credentials go with each request, so a hook whose connection has a wrong secret, on the
+    same client, is refused while the others are answered; the clients close with their last hook."""
+    from airflow_joblogs import http
+    from airflow_joblogs.exceptions import AuthenticationError
+
+    good = bk.connections()["bk_job_default"]
+    monkeypatch.setenv("AIRFLOW_CONN_BK_JOB_WRONG", json.dumps(dict(good, password="not-the-secret")))
+    ref = {"job_instance_id": 1003, "bk_scope_type": "biz", "bk_scope_id": "2"}
+
+    async def run() -> tuple[set[int], list[object], int]:
+        hooks = [BlueKingJobHook("bk_job_default") for _ in range(39)] + [BlueKingJobHook("bk_job_wrong")]
+        try:
+            answers = await asyncio.gather(*(hook.ajob_status_from_ref(ref) for hook in hooks), return_exceptions=True)
+            clients = {id((await hook.aget_api()).aclient) for hook in hooks}
+        finally:
+            await asyncio.gather(*(hook.aclose() for hook in hooks))
+        return clients, answers, len(http._CLIENTS._by_loop.get(asyncio.get_running_loop(), {}))
+
+    clients, answers, left = asyncio.run(run())
+    assert len(clients) == 2
+    assert [getattr(a, "job_id", None) for a in answers[:39]] == ["1003"] * 39
+    assert isinstance(answers[39], AuthenticationError)
+    assert "not-the-secret" not in str(answers[39])
+    assert left == 0
+
+
 def test_hooks_on_one_loop_look_their_connection_up_once(bk, monkeypatch):
     """50 triggers starting together read their connection with one lookup, not 50 (a triggerer starting 5,000
     spent seconds of its event loop on them); a lookup that failed is not kept, and after
@@ -224,7 +252,7 @@ def test_triggers_on_one_loop_take_turns_on_a_few_connections(bk):
         while not polling.done():
             seen |= open_ports()
             await asyncio.sleep(0.02)
-        pools = sum(len(entries) for entries in http._POOLS._by_loop.get(asyncio.get_running_loop(), {}).values())
+        pools = sum(len(entries) for entries in http._CLIENTS._by_loop.get(asyncio.get_running_loop(), {}).values())
         return [e for es in await polling for e in es], seen, pools
 
     served = bk.app.faults.served
@@ -232,7 +260,7 @@ def test_triggers_on_one_loop_take_turns_on_a_few_connections(bk):
     assert [e["status"] for e in events] == ["timeout"] * 40
     assert bk.app.faults.served - served >= 40 * 2, "every trigger checked more than once (on a loaded machine too)"
     assert 0 < len(seen) <= 2 * http.POOL_CONNECTIONS, f"{len(seen)} connections for 40 triggers (two pools)"
-    assert pools == 0, "the pools closed with their last trigger"
+    assert pools == 0, "the clients and their pools closed with their last trigger"
     assert not open_ports(), "and their connections with them"
 
 
