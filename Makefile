@@ -12,13 +12,16 @@ CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DIST ?= dist
 
-.PHONY: uv setup demo check lint typecheck test docs dist test-floor floor-requirements chromium services e2e e2e-production e2e-fleet screenshots
+.PHONY: uv setup demo check check-lane-unit check-lane-e2e lint typecheck test docs dist test-floor floor-requirements chromium services e2e e2e-production e2e-fleet screenshots
 
 uv:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install -q --disable-pip-version-check uv
 
+# Byte-compiled at install: every Airflow process (components, CLI calls, the tests' subprocesses) then reads
+# the .pyc files instead of compiling Airflow's sources again, which it does on each start where
+# PYTHONDONTWRITEBYTECODE is set (uv compiles only what changed on a later sync).
 setup: uv
-	$(UV) sync --frozen --quiet
+	$(UV) sync --frozen --quiet --compile-bytecode
 
 demo: setup
 	$(UV) run --frozen python scripts/demo.py
@@ -80,7 +83,7 @@ dist: setup
 
 $(FLOOR_VENV)/.installed: .ci/floor-requirements.txt pyproject.toml
 	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(FLOOR_VENV)
-	$(UV) pip install --quiet --python $(FLOOR_VENV)/bin/python -r .ci/floor-requirements.txt -e .
+	$(UV) pip install --quiet --compile-bytecode --python $(FLOOR_VENV)/bin/python -r .ci/floor-requirements.txt -e .
 	touch $@
 
 # Re-resolve the floor environment: libraries as of Airflow 3.0.6's release, the compat shims current.
@@ -89,11 +92,24 @@ floor-requirements: uv
 		--exclude-newer-package apache-airflow-providers-common-compat=2026-11-01 \
 		.ci/floor.in -o .ci/floor-requirements.txt
 
-# The same suite on the oldest supported Airflow (3.0.x).
+# The same suite on the oldest supported Airflow (3.0.x): the unit tests, then the end-to-end tests marked
+# every_airflow (the example DAGs) in a session of their own, so that their deployment is stopped when they end.
 test-floor: uv $(FLOOR_VENV)/.installed
-	$(FLOOR_VENV)/bin/python -m pytest -q -p no:cacheprovider
+	$(FLOOR_VENV)/bin/python -m pytest -q -p no:cacheprovider -m "not e2e"
+	$(FLOOR_VENV)/bin/python -m pytest -q -p no:cacheprovider -m "e2e and every_airflow" tests/e2e
 
-check: lint typecheck test docs test-floor e2e e2e-production
+# Two lanes side by side on two cores: lint, types, docs and the unit suites (Airflow 3.3, then the floor) beside
+# the LocalExecutor end-to-end suite; then the production shape alone, whose latency and failover figures are
+# measured with nothing else running. Each line is prefixed with its lane.
+check: setup
+	$(MAKE) --no-print-directory -j2 check-lane-unit check-lane-e2e
+	$(MAKE) --no-print-directory e2e-production
 	@echo "all checks passed"
+
+check-lane-unit:
+	set -o pipefail; for target in lint typecheck docs test test-floor; do \
+		$(MAKE) --no-print-directory $$target || exit 1; done 2>&1 | sed -u 's/^/[unit] /'
+check-lane-e2e:
+	set -o pipefail; $(MAKE) --no-print-directory e2e 2>&1 | sed -u 's/^/[e2e]  /'
 
 bench: setup ; $(UV) run --frozen python -m benchmarks $(ARGS)
