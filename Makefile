@@ -92,24 +92,23 @@ floor-requirements: uv
 		--exclude-newer-package apache-airflow-providers-common-compat=2026-11-01 \
 		.ci/floor.in -o .ci/floor-requirements.txt
 
-# The same suite on the oldest supported Airflow (3.0.x): the unit tests, then the end-to-end tests marked
-# every_airflow (the example DAGs) in a session of their own, so that their deployment is stopped when they end.
+# The same suite on the oldest supported Airflow (3.0.x): the unit tests, then in a session of their own (their
+# Airflow stops when they end) the end-to-end tests marked every_airflow (the others are skipped) and the quickstart.
 test-floor: uv $(FLOOR_VENV)/.installed
 	$(FLOOR_VENV)/bin/python -m pytest -q -p no:cacheprovider -m "not e2e"
-	$(FLOOR_VENV)/bin/python -m pytest -q -p no:cacheprovider -m "e2e and every_airflow" tests/e2e
+	$(FLOOR_VENV)/bin/python -m pytest -q -p no:cacheprovider -m e2e tests/e2e tests/test_quickstart.py
 
-# Two lanes side by side on two cores: lint, types, docs and the unit suites (Airflow 3.3, then the floor) beside
-# the LocalExecutor end-to-end suite; then the production shape alone, whose latency and failover figures are
-# measured with nothing else running. Each line is prefixed with its lane.
+# Two lanes side by side, one per core: lint, types, docs and the suite on Airflow 3.3 then on the floor; beside
+# them the end-to-end suite, then the production shape. Each line of output is prefixed with its lane.
 check: setup
 	$(MAKE) --no-print-directory -j2 check-lane-unit check-lane-e2e
-	$(MAKE) --no-print-directory e2e-production
 	@echo "all checks passed"
 
 check-lane-unit:
 	set -o pipefail; for target in lint typecheck docs test test-floor; do \
 		$(MAKE) --no-print-directory $$target || exit 1; done 2>&1 | sed -u 's/^/[unit] /'
 check-lane-e2e:
-	set -o pipefail; $(MAKE) --no-print-directory e2e 2>&1 | sed -u 's/^/[e2e]  /'
+	set -o pipefail; for target in e2e e2e-production; do \
+		$(MAKE) --no-print-directory $$target || exit 1; done 2>&1 | sed -u 's/^/[e2e]  /'
 
 bench: setup ; $(UV) run --frozen python -m benchmarks $(ARGS)
