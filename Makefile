@@ -34,7 +34,7 @@ typecheck: setup
 	$(UV) run --frozen mypy
 
 test: setup
-	$(UV) run --frozen pytest -q -p no:cacheprovider -m "not e2e"
+	$(UV) run --frozen pytest -q -p no:cacheprovider --durations=10 -m "not e2e"
 
 # Debian's Chromium for the connection-form tests: Playwright drives it (its own browser download needs hosts CI cannot reach).
 chromium:
@@ -50,7 +50,7 @@ services:
 # DAG and the suite's own DAGs, the connection forms in a browser, and the quickstart page's commands. The
 # production shape (tests/e2e/test_e2e_celery.py, about 19 minutes) has a target of its own: make e2e-production.
 e2e: setup chromium
-	$(UV) run --frozen pytest -q -p no:cacheprovider -m e2e --ignore=tests/e2e/test_e2e_celery.py \
+	$(UV) run --frozen pytest -q -p no:cacheprovider --durations=10 -m e2e --ignore=tests/e2e/test_e2e_celery.py \
 		tests/e2e tests/test_quickstart.py
 
 # The production shape: PostgreSQL, Redis, CeleryExecutor with two workers, two triggerers; every example DAG
@@ -95,7 +95,7 @@ floor-requirements: uv
 # The same suite on the oldest supported Airflow (3.0.x): the unit tests, then in a session of their own (their
 # Airflow stops when they end) the end-to-end tests marked every_airflow (the others are skipped) and the quickstart.
 test-floor: uv $(FLOOR_VENV)/.installed
-	$(FLOOR_VENV)/bin/python -m pytest -q -p no:cacheprovider -m "not e2e"
+	$(FLOOR_VENV)/bin/python -m pytest -q -p no:cacheprovider --durations=10 -m "not e2e"
 	$(FLOOR_VENV)/bin/python -m pytest -q -p no:cacheprovider -m e2e tests/e2e tests/test_quickstart.py
 
 # Two lanes side by side, one per core: lint, types, docs and the suite on Airflow 3.3 then on the floor; beside

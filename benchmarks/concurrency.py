@@ -8,6 +8,8 @@ the rounds counts. A second child per setting measures its peak memory on the la
 
 from __future__ import annotations
 
+from typing import Any
+
 from benchmarks._support import Row, emulator_process, run_child
 
 LATENCY = 0.02
@@ -59,7 +61,7 @@ print(json.dumps({{"before_kib": before, "peak_kib": resource.getrusage(resource
 
 
 def run(*, smoke: bool = False, many: int = 4, rounds: int = 3) -> list[Row]:
-    cases = [
+    cases: list[tuple[str, int, dict[str, Any], bool]] = [
         # (what, job, emulator knobs, measure peak memory too)
         ("the 1,000-host job (345 B per host)", 1004, {}, False),
         (

@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 
 def standin_app() -> Any:
-    from airflow_joblogs.emulators.base import EmulatorApp
+    from airflow_joblogs.emulators.base import EmulatorApp, Faults, JobClock
 
     served = [0]
 
@@ -67,4 +67,5 @@ def standin_app() -> Any:
             "dbt_peer": {"conn_type": "dbt_cloud", "host": host, "login": "1", "password": "dbt-standin-token"},
         }
 
-    return EmulatorApp("standin", app, None, None, connections)
+    # no jobs and no injected faults: the knobs are there for the server, never read
+    return EmulatorApp("standin", app, Faults(), JobClock(), connections)
