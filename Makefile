@@ -12,7 +12,7 @@ CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DIST ?= dist
 
-.PHONY: uv setup demo check check-lane-unit check-lane-e2e lint typecheck test docs dist test-floor test-floor-unit test-floor-e2e floor-requirements chromium services e2e e2e-production e2e-fleet screenshots
+.PHONY: uv setup demo check check-lane-unit check-lane-e2e lint typecheck test docs dist test-floor floor-requirements chromium services e2e e2e-production e2e-fleet screenshots
 
 uv:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install -q --disable-pip-version-check uv
@@ -81,7 +81,7 @@ dist: setup
 	$(UV) build --quiet --out-dir $(DIST)
 	$(UV) run --frozen twine check --strict $(DIST)/airflow_joblogs-*.tar.gz $(DIST)/airflow_joblogs-*.whl
 
-$(FLOOR_VENV)/.installed: .ci/floor-requirements.txt pyproject.toml | uv
+$(FLOOR_VENV)/.installed: .ci/floor-requirements.txt pyproject.toml
 	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(FLOOR_VENV)
 	$(UV) pip install --quiet --compile-bytecode --python $(FLOOR_VENV)/bin/python -r .ci/floor-requirements.txt -e .
 	touch $@
@@ -94,25 +94,21 @@ floor-requirements: uv
 
 # The same suite on the oldest supported Airflow (3.0.x): the unit tests, then in a session of their own (their
 # Airflow stops when they end) the end-to-end tests marked every_airflow (the others are skipped) and the quickstart.
-test-floor: test-floor-unit test-floor-e2e
-test-floor-unit: uv $(FLOOR_VENV)/.installed
+test-floor: uv $(FLOOR_VENV)/.installed
 	$(FLOOR_VENV)/bin/python -m pytest -q -p no:cacheprovider --durations=10 -m "not e2e"
-test-floor-e2e: uv $(FLOOR_VENV)/.installed
 	$(FLOOR_VENV)/bin/python -m pytest -q -p no:cacheprovider -m e2e tests/e2e tests/test_quickstart.py
 
-# Two lanes side by side, one per core: lint, types, docs and the unit suite on Airflow 3.3 then on the floor;
-# beside them the end-to-end suite, the production shape, then the floor's end-to-end tests. Each line of output
-# is prefixed with its lane.
-check:
-	$(MAKE) --no-print-directory -j2 setup $(FLOOR_VENV)/.installed
+# Two lanes side by side, one per core: lint, types, docs and the suite on Airflow 3.3 then on the floor; beside
+# them the end-to-end suite, then the production shape. Each line of output is prefixed with its lane.
+check: setup
 	$(MAKE) --no-print-directory -j2 check-lane-unit check-lane-e2e
 	@echo "all checks passed"
 
 check-lane-unit:
-	set -o pipefail; for target in lint typecheck docs test test-floor-unit; do \
+	set -o pipefail; for target in lint typecheck docs test test-floor; do \
 		$(MAKE) --no-print-directory $$target || exit 1; done 2>&1 | sed -u 's/^/[unit] /'
 check-lane-e2e:
-	set -o pipefail; for target in e2e e2e-production test-floor-e2e; do \
+	set -o pipefail; for target in e2e e2e-production; do \
 		$(MAKE) --no-print-directory $$target || exit 1; done 2>&1 | sed -u 's/^/[e2e]  /'
 
 bench: setup ; $(UV) run --frozen python -m benchmarks $(ARGS)
