@@ -48,7 +48,7 @@ services:
 
 # A real Airflow (api-server, scheduler, dag-processor, triggerer; LocalExecutor, sqlite) running every example
 # DAG and the suite's own DAGs, the connection forms in a browser, and the quickstart page's commands. The
-# production shape (tests/e2e/test_e2e_celery.py, about 19 minutes) has a target of its own: make e2e-production.
+# production shape (tests/e2e/test_e2e_celery.py, about 10 minutes) has a target of its own: make e2e-production.
 e2e: setup chromium
 	$(UV) run --frozen pytest -q -p no:cacheprovider --durations=10 -m e2e --ignore=tests/e2e/test_e2e_celery.py \
 		tests/e2e tests/test_quickstart.py

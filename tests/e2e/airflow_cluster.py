@@ -297,6 +297,20 @@ class AirflowCluster:
                 raise TimeoutError(f"{name} not ready {timeout}s after its restart:\n{self.component_output_tail()}")
             time.sleep(0.5)
 
+    def trigger_events(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> list[dict[str, Any]]:
+        """What the triggerer logged for a task's first try: its trigger log files, then any of the trigger's
+        lines it wrote to its own output instead (:meth:`triggerer_spill`)."""
+        folder = self.logs / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
+        if map_index >= 0:
+            folder = folder / f"map_index={map_index}"
+        events = [
+            json.loads(line)
+            for path in sorted(folder.glob("attempt=1.log.trigger.*.log"))
+            for line in path.read_text().splitlines()
+            if line.strip()
+        ]
+        return events + self.triggerer_spill(dag_id, task_id, map_index, run_id)
+
     def triggerer_spill(
         self, dag_id: str, task_id: str, map_index: int = -1, run_id: str | None = None
     ) -> list[dict[str, Any]]:

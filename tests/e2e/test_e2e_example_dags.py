@@ -187,13 +187,7 @@ def task_log_with_spill(stage, dag_id: str, task_id: str) -> list[dict[str, Any]
 
 def trigger_log_events(stage, dag_id: str, task_id: str) -> list[dict[str, Any]]:
     """What the triggerer logged for the task: its trigger log files, then any lines spilled to its own log."""
-    events = [
-        json.loads(line)
-        for f in trigger_log_files(stage, dag_id, task_id)
-        for line in f.read_text().splitlines()
-        if line.strip()
-    ]
-    return events + stage.airflow.triggerer_spill(dag_id, task_id, run_id=RUN_ID)
+    return stage.airflow.trigger_events(dag_id, RUN_ID, task_id)
 
 
 def trigger_log_files(stage, dag_id: str, task_id: str) -> list[Path]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import time
 from typing import Any
 
@@ -215,27 +214,16 @@ def _task_log(airflow, task_id: str, map_index: int) -> list[dict[str, Any]]:
 def test_every_mapped_sensor_waited_deferred_in_the_triggerer(e2e_stage, fleet):
     """The first check of each index saw its job pending (a fleet job starts when first asked about), so each
     of the 100 deferred: its trigger ran in the triggerer, which wrote the index's trigger log and fired. A busy
-    triggerer writes a trigger's last lines to its own output instead (``AirflowCluster.triggerer_spill``)."""
-    folder = e2e_stage.airflow.logs / f"dag_id={FLEET_DAG}" / f"run_id={FLEET_RUN}" / "task_id=wait_for_canary"
-
-    def fired_in(events: list[dict[str, Any]]) -> bool:
-        return any(str(e.get("event", "")).startswith("Trigger fired event") for e in events)
-
-    fired: set[int] = set()
-    for path in folder.rglob("attempt=1.log.trigger.*.log"):
-        index = int(re.search(r"map_index=(\d+)", str(path))[1])
-        if fired_in([json.loads(line) for line in path.read_text().splitlines() if line.strip()]):
-            fired.add(index)
-    spilled = {
+    triggerer writes a trigger's last lines to its own output instead (``AirflowCluster.trigger_events``)."""
+    fired = {
         index
-        for index in set(range(100)) - fired
-        if fired_in(e2e_stage.airflow.triggerer_spill(FLEET_DAG, "wait_for_canary", index, FLEET_RUN))
-    }
-    if spilled:
-        print(
-            f"\nmapped sensors whose 'Trigger fired event' line went to the triggerer's own output: {sorted(spilled)}"
+        for index in range(100)
+        if any(
+            str(e.get("event", "")).startswith("Trigger fired event")
+            for e in e2e_stage.airflow.trigger_events(FLEET_DAG, FLEET_RUN, "wait_for_canary", index)
         )
-    assert fired | spilled == set(range(100))
+    }
+    assert fired == set(range(100))
 
 
 def test_every_mapped_archive_is_its_jobs_log_byte_for_byte(e2e_stage, fleet):
